@@ -1,0 +1,1 @@
+"""Image attacks: batches of float tensors in [0, 1], integer labels, one attack per module."""
