@@ -13,12 +13,17 @@ called as ``attack(model, x, y) -> x_adv``. The image base call additionally
   their ``.grad`` (gradients are taken with ``torch.autograd.grad`` w.r.t. the input only),
 * verifies the result is inside the budget and inside [0, 1], raising
   :class:`~bastion.errors.BudgetViolation` otherwise.
+
+Cost is counted in *gradient passes per sample* (one forward plus one backward); a
+forward-only query counts :data:`FORWARD_COST` of one, so that a suite can be ordered
+cheapest first across gradient and score-based attacks alike.
 """
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -28,13 +33,45 @@ from torch import Tensor, nn
 from bastion.attacks.params import Interval, Param
 from bastion.errors import AttackError, BudgetViolation, ParameterError
 
-__all__ = ["Attack", "ImageAttack", "Modality", "Model", "Norm"]
+__all__ = [
+    "FORWARD_COST",
+    "Attack",
+    "ImageAttack",
+    "Modality",
+    "Model",
+    "Norm",
+    "UnknownParameterError",
+]
 
 #: Anything that maps a batch of inputs in [0, 1] to logits.
 Model = nn.Module | Callable[[Tensor], Tensor]
 
 _LINF_TOL = 1e-6
 _L2_RTOL = 1e-4
+
+#: A forward-only query measured in gradient passes (forward + backward ≈ 3 forwards).
+FORWARD_COST = 1.0 / 3.0
+
+
+class UnknownParameterError(ParameterError):
+    """A keyword that is not in the attack's parameter table (usually a typo).
+
+    ``pgd has no parameter 'epss' (did you mean 'eps'?); its parameters are eps, loss, ...``
+    ``param`` is the unknown keyword and ``expected`` the list of known ones, as for any
+    :class:`~bastion.errors.ParameterError`.
+    """
+
+    def __init__(self, owner: str, param: str, known: Iterable[str]):
+        names = sorted(known)
+        close = difflib.get_close_matches(param, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.owner = owner
+        self.param = param
+        self.expected = "one of " + ", ".join(names)
+        self.got = param
+        AttackError.__init__(
+            self, f"{owner} has no parameter {param!r}{hint}; its parameters are {', '.join(names)}"
+        )
 
 
 class Modality(StrEnum):
@@ -71,9 +108,7 @@ class Attack(ABC):
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(self.params))
         if unknown:
-            raise ParameterError(
-                self.name, unknown[0], "one of " + ", ".join(sorted(self.params)), "<unknown>"
-            )
+            raise UnknownParameterError(self.name, unknown[0], self.params)
         self._values: dict[str, Any] = {}
         for key, spec in self.params.items():
             value = kwargs.get(key, spec.default)
@@ -108,7 +143,8 @@ class Attack(ABC):
         return None
 
     def cost(self) -> float:
-        """Model passes per sample, to order a suite cheapest first."""
+        """Gradient passes per sample at most (forward-only queries count
+        :data:`FORWARD_COST`), to order a suite cheapest first."""
         return 1.0
 
     def describe(self) -> dict[str, Any]:
@@ -129,27 +165,38 @@ class ImageAttack(Attack):
     modality = Modality.IMAGE
 
     def __call__(self, model: Model, x: Tensor, y: Tensor) -> Tensor:
+        """The adversarial batch for ``(x, y)``: same shape and dtype as ``x``, in [0, 1] and
+        inside the budget. ``x`` is (N, ...) floats in [0, 1]; ``y`` (N,) integer labels."""
         _check_batch(self.name, x, y)
-        if x.shape[0] == 0:
-            return x.detach().clone()
         module = model if isinstance(model, nn.Module) else None
         was_training = module.training if module is not None else False
-        if module is not None:
-            module.eval()
-        try:
-            generator = torch.Generator(device=x.device)
-            generator.manual_seed(int(self.seed))
-            x_adv = self._perturb(model, x.detach().clone(), y.detach(), generator)
-        finally:
+        # Autograd must work even when the caller evaluates under inference mode.
+        with torch.inference_mode(False):
+            x_own = x.detach().clone()
+            if x.shape[0] == 0:
+                return x_own
+            y_own = y.detach().to(torch.int64).clone()
             if module is not None:
-                module.train(was_training)
-        x_adv = x_adv.detach()
+                module.eval()
+            try:
+                generator = torch.Generator(device=x.device)
+                generator.manual_seed(int(self.seed))
+                x_adv = self._perturb(model, x_own, y_own, generator)
+            finally:
+                if module is not None:
+                    module.train(was_training)
+            x_adv = x_adv.detach()
         self.verify(x, x_adv)
         return x_adv
 
     @abstractmethod
     def _perturb(self, model: Model, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         """The algorithm. ``x`` is a private copy; return the adversarial batch."""
+
+    def budget_for(self, x: Tensor) -> float | None:
+        """The budget that applies to the batch ``x`` (an L0 budget in pixels grows with
+        the number of channels); :attr:`budget` unless an attack says otherwise."""
+        return self.budget
 
     def verify(self, x: Tensor, x_adv: Tensor) -> None:
         """Raise :class:`BudgetViolation` unless ``x_adv`` is inside the budget and [0, 1]."""
@@ -163,8 +210,8 @@ class ImageAttack(Attack):
         low, high = float(x_adv.min()), float(x_adv.max())
         if low < 0.0 or high > 1.0:
             raise BudgetViolation(f"{self.name} left [0, 1]: values in [{low}, {high}]")
-        budget = self.budget
-        if budget is None:
+        budget = self.budget_for(x)
+        if budget is None or x.shape[0] == 0:
             return
         delta = (x_adv - x).flatten(1)
         if self.norm is Norm.LINF:
@@ -192,6 +239,10 @@ def _check_batch(name: str, x: Tensor, y: Tensor) -> None:
         raise AttackError(
             f"{name}: y must have shape ({x.shape[0]},) to match x; got {tuple(y.shape)}"
         )
+    if y.device != x.device:
+        raise AttackError(f"{name}: x is on {x.device} but y is on {y.device}")
+    if y.numel() and int(y.min()) < 0:
+        raise AttackError(f"{name}: labels must be >= 0; got {int(y.min())}")
     if x.numel() and not torch.isfinite(x).all():
         raise AttackError(f"{name}: x contains NaN or inf")
     if x.numel() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):

@@ -1,23 +1,44 @@
 """The attack registry: every attack by name, each with its own version, and a manifest of
 the whole library (its version plus every attack's name, version, modality, norm and
-parameters) that lineage records and `bastion attacks list` prints."""
+parameters) that lineage records and `bastion attacks list` prints.
+
+The manifest is also committed as ``MANIFEST.json`` beside this module, so that a change to
+the library shows up in review: after changing an attack, bump its ``version`` and
+:data:`LIBRARY_VERSION`, then regenerate the file with ``python -m bastion.attacks``
+(:func:`write_manifest`). ``tests/attacks/test_manifest.py`` fails until both are done."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bastion.attacks.base import Attack, Modality
 from bastion.errors import AttackError
 
-__all__ = ["LIBRARY_VERSION", "create", "get", "manifest", "manifest_digest", "names", "register"]
+__all__ = [
+    "LIBRARY_VERSION",
+    "MANIFEST_PATH",
+    "create",
+    "get",
+    "manifest",
+    "manifest_digest",
+    "names",
+    "register",
+    "write_manifest",
+]
 
 #: Version of the attack library as a whole. Bump it whenever any attack's version changes,
 #: an attack is added or removed; ``tests/attacks/test_manifest.py`` enforces this against
 #: the committed ``MANIFEST.json``.
-LIBRARY_VERSION = "1.0.0"
+LIBRARY_VERSION = "1.1.0"
+
+#: The committed manifest (shipped as package data).
+MANIFEST_PATH = Path(__file__).resolve().with_name("MANIFEST.json")
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -102,3 +123,19 @@ def manifest_digest() -> str:
     """sha256 of the manifest's name/version pairs: changes iff an attack changes version."""
     pairs = [(a["name"], a["version"]) for a in manifest()["attacks"]]
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+
+
+def write_manifest(path: Path | str | None = None) -> Path:
+    """Write :func:`manifest` as stable, human-diffable JSON (sorted keys, two-space indent,
+    trailing newline) to ``path`` (default :data:`MANIFEST_PATH`), atomically; return it."""
+    target = Path(path) if path is not None else MANIFEST_PATH
+    text = json.dumps(manifest(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -12,6 +12,7 @@ import sys
 import typer
 
 from bastion.cli import attacks as _attacks
+from bastion.cli import evaluate as _evaluate
 from bastion.errors import BastionError
 
 __all__ = ["app", "main"]
@@ -24,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_attacks,):
+for _module in (_attacks, _evaluate):
     _module.register(app)
 
 

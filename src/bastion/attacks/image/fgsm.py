@@ -53,6 +53,6 @@ class FGSM(ImageAttack):
     def _perturb(self, model: Model, x: Tensor, y: Tensor, generator: torch.Generator) -> Tensor:
         eps = float(self.eps)
         start = random_start(x, eps, Norm.LINF, generator) if self.random_start else x
-        grad, _ = input_gradient(model, start, y, ce_loss)
+        grad, _ = input_gradient(model, start, y, ce_loss, check=self.name)
         step = eps if self.step_size is None else float(self.step_size)
         return project(start + step * grad.sign(), x, eps, Norm.LINF)

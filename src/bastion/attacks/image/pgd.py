@@ -97,8 +97,9 @@ class PGD(ImageAttack):
         x_adv = random_start(x, eps, norm, generator) if self.random_start else x.clone()
         kept = x_adv.clone()
         fooled = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-        for _ in range(int(self.steps)):
-            grad, logits = input_gradient(model, x_adv, y, loss_fn)
+        for step_index in range(int(self.steps)):
+            check = self.name if step_index == 0 else None
+            grad, logits = input_gradient(model, x_adv, y, loss_fn, check=check)
             newly = (logits.argmax(dim=1) != y) & ~fooled
             if newly.any():
                 kept[newly] = x_adv[newly]

@@ -1,0 +1,1 @@
+"""Alembic scripts for the registry schema, applied by ``bastion.registry.migrate``."""
