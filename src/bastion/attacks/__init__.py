@@ -33,6 +33,12 @@ from bastion.attacks.registry import (
     register,
     write_manifest,
 )
+from bastion.attacks.text import char as _text_char  # noqa: F401
+from bastion.attacks.text import homoglyph as _text_homoglyph  # noqa: F401
+from bastion.attacks.text import invisible as _text_invisible  # noqa: F401
+from bastion.attacks.text import leet as _text_leet  # noqa: F401
+from bastion.attacks.text import punctuation as _text_punctuation  # noqa: F401
+from bastion.attacks.text import synonym as _text_synonym  # noqa: F401
 
 __all__ = [
     "FORWARD_COST",

@@ -117,7 +117,7 @@ class Attack(ABC):
             self._values[key] = value
         self._check()
 
-    def _check(self) -> None:
+    def _check(self) -> None:  # noqa: B027  (an optional hook, empty by design)
         """Cross-parameter checks; raise :class:`ParameterError`."""
 
     def __getattr__(self, key: str) -> Any:

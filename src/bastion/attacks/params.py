@@ -37,13 +37,11 @@ class Interval:
         v = float(value)
         if not math.isfinite(v):
             return False
-        if self.low is not None:
-            if v < self.low or (v == self.low and self.closed in ("right", "neither")):
-                return False
-        if self.high is not None:
-            if v > self.high or (v == self.high and self.closed in ("left", "neither")):
-                return False
-        return True
+        low_open = self.closed in ("right", "neither")
+        high_open = self.closed in ("left", "neither")
+        if self.low is not None and (v < self.low or (v == self.low and low_open)):
+            return False
+        return not (self.high is not None and (v > self.high or (v == self.high and high_open)))
 
     def describe(self) -> str:
         name = "an int" if self.kind is int else "a float"

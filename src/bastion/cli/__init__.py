@@ -13,6 +13,11 @@ import typer
 
 from bastion.cli import attacks as _attacks
 from bastion.cli import evaluate as _evaluate
+from bastion.cli import gate as _gate
+from bastion.cli import report as _report
+from bastion.cli import run as _run
+from bastion.cli import serve as _serve
+from bastion.cli import train as _train
 from bastion.errors import BastionError
 
 __all__ = ["app", "main"]
@@ -25,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_attacks, _evaluate):
+for _module in (_attacks, _evaluate, _run, _gate, _report, _serve, _train):
     _module.register(app)
 
 

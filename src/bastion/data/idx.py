@@ -35,7 +35,10 @@ def _decompress(path: Path) -> bytes:
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
     except gzip.BadGzipFile as exc:
-        raise DataError(f"{path}: not a gzip file ({exc})") from exc
+        # Raised both for a wrong header and for a failed CRC or length check at the end.
+        if str(exc).startswith("Not a gzipped file"):
+            raise DataError(f"{path}: not a gzip file ({exc})") from exc
+        raise DataError(f"{path}: corrupt gzip data ({exc})") from exc
     except EOFError as exc:
         raise DataError(f"{path}: truncated gzip file (the compressed stream ends early)") from exc
     except zlib.error as exc:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bastion.registry.hashing import canonical_json, row_hash, sha256_text, utc
+from bastion.registry.hashing import canonical_json, row_hash, row_id, sha256_text, utc
 from bastion.registry.records import AuditEntry, AuditReport
 from bastion.registry.tables import AUDITED, AuditHeadRow, AuditRow, Base
 
@@ -173,7 +173,7 @@ def _check_rows(session: Session, rows: Iterable[AuditRow]) -> list[str]:
     for table in AUDITED:
         name = str(table.__tablename__)
         for record in session.scalars(select(table)).all():
-            key = (name, str(record.id))  # type: ignore[attr-defined]
+            key = (name, row_id(record))
             seen.add(key)
             if key not in latest:
                 problems.append(f"{name} row {key[1]} has no audit entry (written behind Bastion)")

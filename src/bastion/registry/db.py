@@ -30,7 +30,7 @@ from sqlalchemy.pool import StaticPool
 
 from bastion.errors import RegistryError
 from bastion.registry.audit import make_entry
-from bastion.registry.hashing import row_hash
+from bastion.registry.hashing import row_hash, row_id
 from bastion.registry.migrate import upgrade
 from bastion.registry.tables import AuditHeadRow, Base
 
@@ -113,7 +113,7 @@ class Tx:
                 actor=self.actor,
                 action=action,
                 entity=str(row.__tablename__),
-                entity_id=str(row.id),  # type: ignore[attr-defined]
+                entity_id=row_id(row),
                 before_hash=before,
                 after_hash=after,
             )

@@ -22,7 +22,15 @@ from sqlalchemy import inspect
 
 from bastion.errors import RegistryError
 
-__all__ = ["canonical_json", "row_hash", "row_snapshot", "sha256_text", "to_jsonable", "utc"]
+__all__ = [
+    "canonical_json",
+    "row_hash",
+    "row_id",
+    "row_snapshot",
+    "sha256_text",
+    "to_jsonable",
+    "utc",
+]
 
 
 def utc(value: datetime) -> datetime:
@@ -100,3 +108,11 @@ def row_hash(row: object) -> str:
     """sha256 of the canonical JSON of ``row``'s columns and its table name."""
     table = getattr(row, "__tablename__", type(row).__name__)
     return sha256_text(canonical_json({"table": table, "row": row_snapshot(row)}))
+
+
+def row_id(row: object) -> str:
+    """The primary key of a flushed ORM row as text (the audit log's ``entity_id``)."""
+    identity = inspect(row).identity
+    if not identity:
+        raise RegistryError(f"{type(row).__name__} has no primary key yet (not flushed)")
+    return "/".join(str(part) for part in identity)

@@ -4,67 +4,75 @@ The Alembic scripts ship inside the package (``migrations/``), so a user never r
 ``alembic`` by hand. Several processes may open a fresh database at the same moment (CI
 shards, a server's workers), so the upgrade runs under a lock — SQLite's write lock
 (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock — and re-checks the revision inside it.
+Alembic is imported only when an upgrade is due: checking an up-to-date database is one
+query, which keeps every ``bastion`` command quick to start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from bastion.errors import RegistryError
 
-__all__ = ["SCRIPT_LOCATION", "current_revision", "head_revision", "upgrade"]
+__all__ = ["HEAD_REVISION", "SCRIPT_LOCATION", "current_revision", "upgrade"]
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+# The newest script under migrations/versions (a test keeps the two in step).
+HEAD_REVISION = "0001"
 _PG_LOCK_KEY = 0x0BA57104  # any constant shared by every Bastion process
 
 
-def _config() -> Config:
+def current_revision(conn: Connection) -> str | None:
+    """The schema revision stored in the database, or None for a fresh one."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise RegistryError(f"the registry has several schema heads: {sorted(rows)}")
+    return str(rows[0]) if rows else None
+
+
+def _check_known(revision: str | None) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    if revision is None:
+        return
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
-    return config
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package always ships a migration
-        raise RegistryError("no registry migrations found in the installed package")
-    return head
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    try:
+        ScriptDirectory.from_config(config).get_revision(revision)
+    except CommandError as exc:
+        raise RegistryError(
+            f"the registry database is at schema revision {revision!r}, which this Bastion "
+            "does not know; it was written by a newer Bastion — upgrade Bastion"
+        ) from exc
 
 
 def upgrade(engine: Engine, write_engine: Engine) -> bool:
-    """Upgrade to the newest revision if needed; True when this call migrated.
+    """Upgrade to :data:`HEAD_REVISION` if needed; True when this call migrated.
 
     ``write_engine`` must begin transactions that hold the database's write lock (the
     registry's SQLite engine emits ``BEGIN IMMEDIATE`` for it).
     """
-    head = head_revision()
-    if current_revision(engine) == head:
-        return False
-    config = _config()
-    try:
-        with write_engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-            now = MigrationContext.configure(conn).get_current_revision()
-            if now == head:
-                return False
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-    except CommandError as exc:
-        raise RegistryError(
-            f"cannot upgrade the registry schema ({exc}); the database may have been "
-            "written by a newer Bastion"
-        ) from exc
+    with engine.connect() as conn:
+        if current_revision(conn) == HEAD_REVISION:
+            return False
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    with write_engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        now = current_revision(conn)
+        if now == HEAD_REVISION:
+            return False
+        _check_known(now)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
     return True

@@ -38,11 +38,11 @@ def resolve_location(
     """(database URL, artifact folder) for these settings and the environment."""
     settings = config or RegistryConfig()
     home = Path(settings.home).expanduser()
-    artifacts = Path(settings.artifacts).expanduser() if settings.artifacts else home / "artifacts"
+    store = Path(settings.artifacts).expanduser() if settings.artifacts else home / "artifacts"
     chosen = url or os.environ.get(ENV_URL, "").strip() or settings.url
     if not chosen:
         chosen = f"sqlite:///{(home / 'registry.db').resolve()}"
-    return chosen, artifacts
+    return chosen, store.resolve()
 
 
 class AuditLog:
@@ -110,7 +110,8 @@ class Registry:
         """Open (creating and migrating on first use) the registry these settings name."""
         chosen, store = resolve_location(config, url=url)
         database = Database(chosen, actor=actor)
-        return cls(database=database, artifacts=Path(artifacts) if artifacts else store)
+        folder = Path(artifacts).expanduser().resolve() if artifacts else store
+        return cls(database=database, artifacts=folder)
 
     @property
     def url(self) -> str:

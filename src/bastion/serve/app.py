@@ -176,8 +176,8 @@ class _Service:
                 ReviewEntry(
                     request_id=request_id if len(verdicts) == 1 else f"{request_id}/{i}",
                     model=self.model.version,
-                    inputs=raw[i].tolist(),
-                    outputs=predictions[i],
+                    inputs={"raw": raw[i].tolist(), "scale": self.scale},
+                    outputs={**predictions[i], "classes": list(self.model.classes)},
                     scores=verdicts[i].scores,
                     reasons=verdicts[i].reasons,
                 )

@@ -1,8 +1,10 @@
 """Where a training batch's adversarial inputs come from: the method's own attack, or a mix.
 
-Training attacks are built from the same registry evaluation uses (``attacks.create``), one
-per batch with that batch's seed, so a batch's perturbation is a function of the run's seed
-and the batch's position alone — which is what lets a resumed run repeat it exactly.
+Training attacks are built from the same library evaluation uses, one per batch with that
+batch's seed, so a batch's perturbation is a function of the run's seed and the batch's
+position alone — which is what lets a resumed run repeat it exactly. PGD is the one
+exception to "the same class": training takes the library PGD's last iterate
+(:class:`~bastion.train.madry.MadryPGD`), including a ``pgd`` entry of a mix.
 
 Mixed perturbation types (``recipe.perturbations``) either draw one attack per batch with
 probability proportional to its weight, or give every sample its worst case over all of
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 from bastion import attacks
 from bastion.attacks.base import Attack, ImageAttack
 from bastion.errors import ConfigError
+from bastion.train.madry import MadryPGD
 from bastion.train.plan import FGSM_RS_STEP, Mode, Plan
 from bastion.train.trades import TradesKL
 
@@ -52,8 +55,7 @@ class Perturber:
             return self._fgsm_rs(eps, seed)
         if plan.mode is Mode.TRADES:
             return TradesKL(eps=eps, steps=plan.steps, step_size=plan.step_size, seed=seed)
-        return attacks.create(
-            "pgd",
+        return MadryPGD(
             eps=eps,
             steps=plan.steps,
             step_size=plan.step_size,
@@ -70,7 +72,7 @@ class Perturber:
             )
         if self.level == 1:
             return attacks.create("fgsm", eps=eps, step_size=step / 2, random_start=True, seed=seed)
-        return attacks.create("pgd", eps=eps, steps=2, step_size=eps / 2, seed=seed)
+        return MadryPGD(eps=eps, steps=2, step_size=eps / 2, seed=seed)
 
     def describe_level(self) -> str:
         """Human-readable training attack at the current guard level."""
@@ -94,6 +96,12 @@ class Perturber:
         params = dict(entry.params)
         if entry.scales_eps:
             params["eps"] = float(params["eps"]) * eps / self.eps_final
+        if (
+            entry.name == "pgd"
+            and params.get("restarts", 1) == 1
+            and params.get("loss", "ce") == "ce"
+        ):
+            return MadryPGD(**params, seed=seed)
         return _image(attacks.create(entry.name, **params, seed=seed))
 
     def _mixed(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int) -> Tensor:

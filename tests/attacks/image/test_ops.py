@@ -89,7 +89,7 @@ def test_projection_and_random_start_stay_in_ball_and_range(norm: Norm) -> None:
         delta = (point - x).flatten(1)
         size = delta.abs().amax(dim=1) if norm is Norm.LINF else delta.norm(dim=1)
         assert float(size.max()) <= eps * (1 + 1e-5)
-        assert 0.0 <= float(point.min())
+        assert float(point.min()) >= 0.0
         assert float(point.max()) <= 1.0
 
 
@@ -99,9 +99,7 @@ def test_best_keeper_keeps_first_fooling_point_then_lowest_margin() -> None:
     index = torch.arange(2)
     y = torch.tensor([0, 0])
     keeper.offer(index, torch.full((2, 1), 1.0), torch.tensor([[2.0, 0.0], [2.0, 1.0]]), y)
-    fooled = keeper.offer(
-        index, torch.full((2, 1), 2.0), torch.tensor([[0.0, 1.0], [3.0, 0.0]]), y
-    )
+    fooled = keeper.offer(index, torch.full((2, 1), 2.0), torch.tensor([[0.0, 1.0], [3.0, 0.0]]), y)
     assert fooled.tolist() == [True, False]
     keeper.offer(index, torch.full((2, 1), 3.0), torch.tensor([[0.0, 5.0], [0.5, 0.0]]), y)
     # sample 0: first fooling point (2.0) is kept although 3.0 fools more;

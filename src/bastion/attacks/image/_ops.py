@@ -140,7 +140,13 @@ class BestKeeper:
 
 
 def best_of_draws(
-    name: str, model: Model, x: Tensor, y: Tensor, draw: Draw, trials: int, generator: torch.Generator
+    name: str,
+    model: Model,
+    x: Tensor,
+    y: Tensor,
+    draw: Draw,
+    trials: int,
+    generator: torch.Generator,
 ) -> Tensor:
     """Random search without gradients: up to ``trials`` candidates per sample from ``draw``,
     each only for the samples no earlier candidate fooled; per sample the first fooling
@@ -164,7 +170,8 @@ def best_of_draws(
 
 def l2_normalize(v: Tensor) -> Tensor:
     norms = v.flatten(1).norm(dim=1).clamp_min(_TINY)
-    return v / norms.view(-1, *([1] * (v.dim() - 1)))
+    out: Tensor = v / norms.view(-1, *([1] * (v.dim() - 1)))
+    return out
 
 
 def project(x_adv: Tensor, x: Tensor, eps: float, norm: Norm) -> Tensor:

@@ -47,7 +47,8 @@ _REDRAWS = 100
 def p_schedule(p_init: float, iteration: int, n_queries: int) -> float:
     """Fraction of pixels a proposal changes at ``iteration`` of a ``n_queries`` budget."""
     scaled = int(iteration / n_queries * 10000)
-    return p_init / 2 ** sum(1 for h in _HALVINGS if scaled > h)
+    halvings = sum(1 for h in _HALVINGS if scaled > h)
+    return float(p_init) / float(2**halvings)
 
 
 @register
@@ -155,4 +156,3 @@ class Square(ImageAttack):
 def _signs(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -> Tensor:
     bits = torch.randint(0, 2, shape, generator=generator, device=like.device)
     return (2 * bits - 1).to(like.dtype)
-

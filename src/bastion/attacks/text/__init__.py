@@ -1,0 +1,20 @@
+"""Text attacks: black-box perturbations of strings against any ``predict_proba`` classifier,
+with an exact per-example query budget and an edit budget (see :mod:`.base`)."""
+
+from bastion.attacks.text.base import (
+    QueryBudgetExhausted,
+    QueryCounter,
+    TextAttack,
+    TextAttackResult,
+    TextAttackRun,
+    TextModel,
+)
+
+__all__ = [
+    "QueryBudgetExhausted",
+    "QueryCounter",
+    "TextAttack",
+    "TextAttackResult",
+    "TextAttackRun",
+    "TextModel",
+]

@@ -32,8 +32,13 @@ class NpzOptions(Section):
 
 def _read(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+        # Opened here, not by np.load, so the handle is closed even when parsing fails.
+        with path.open("rb") as handle:
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise DataError(f"{path}: holds a single .npy array, not an .npz archive")
+            with archive:
+                return {key: archive[key] for key in archive.files}
     except FileNotFoundError as exc:
         raise DataError(f"{path}: file not found") from exc
     except ValueError as exc:  # object arrays (pickles) and malformed headers
