@@ -21,14 +21,16 @@ def test_digits_are_8x8_images_scaled_by_one_sixteenth(digits) -> None:
     assert sum(len(s) for s in digits.splits().values()) == len(source.target)
     for split in digits.splits().values():
         assert split.x.dtype == np.float32
-        assert split.y.dtype == np.int64 and split.ids.dtype == np.int64
+        assert split.y.dtype == np.int64
+        assert split.ids.dtype == np.int64
         assert split.x.shape[1:] == (1, 8, 8)
         np.testing.assert_allclose(split.x[:, 0] * 16.0, source.images[split.ids])
 
 
 def test_tensors_share_the_split(digits) -> None:
     x, y = digits.val.tensors()
-    assert x.dtype.is_floating_point and x.shape == (len(digits.val), 1, 8, 8)
+    assert x.dtype.is_floating_point
+    assert x.shape == (len(digits.val), 1, 8, 8)
     assert y.tolist() == digits.val.y.tolist()
 
 

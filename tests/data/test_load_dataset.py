@@ -58,7 +58,7 @@ def test_a_registered_loader_gets_the_shared_split() -> None:
 @pytest.mark.usefixtures("scratch_registry")
 def test_a_second_loader_under_the_same_name_is_refused() -> None:
     register_loader("made-up")(lambda _config: _raw())
-    with pytest.raises(ValueError, match="already registered"):
+    with pytest.raises(ValueError, match=r"already registered"):
 
         @register_loader("made-up")
         def other(_config: DataConfig) -> RawData:
@@ -97,12 +97,12 @@ def test_split_checks_lengths_and_coerces_labels() -> None:
     split = Split(np.zeros((3, 2)), np.array([0, 1, 0], dtype=np.int32), np.arange(3))
     assert split.y.dtype == np.int64
     assert len(split.subset(np.array([True, False, True]))) == 2
-    with pytest.raises(DataError, match="x has 3 rows, y 2"):
+    with pytest.raises(DataError, match=r"x has 3 rows, y 2"):
         Split(np.zeros((3, 2)), np.array([0, 1]), np.arange(3))
 
 
 def test_dataset_modality_must_be_a_channel(digits) -> None:
-    with pytest.raises(DataError, match="modality must be one of image, text, tabular"):
+    with pytest.raises(DataError, match=r"modality must be one of image, text, tabular"):
         Dataset(
             name="x",
             modality="audio",
@@ -114,4 +114,5 @@ def test_dataset_modality_must_be_a_channel(digits) -> None:
             fingerprint=digits.fingerprint,
             source="here",
         )
-    assert isinstance(digits.modality, str) and digits.modality == Channel.IMAGE
+    assert isinstance(digits.modality, str)
+    assert digits.modality == Channel.IMAGE

@@ -51,7 +51,8 @@ def test_real_pixels_are_the_file_bytes_over_255(real_mnist, shared_data: Path) 
     split = real_mnist.test
     np.testing.assert_array_equal(np.rint(split.x[:, 0] * 255).astype(np.uint8), raw[split.ids])
     assert split.x.dtype == np.float32
-    assert 0.0 <= split.x.min() and split.x.max() <= 1.0
+    assert split.x.min() >= 0.0
+    assert split.x.max() <= 1.0
 
 
 def test_fingerprint_is_stable_and_independent_of_the_split(real_mnist, shared_data) -> None:
@@ -81,7 +82,7 @@ def test_train_files_present_make_the_official_test_set_the_test_split(tmp_path:
 
 
 def test_missing_folder_names_it(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="nowhere.*not found"):
+    with pytest.raises(DataError, match=r"nowhere.*not found"):
         load_dataset(_mnist(tmp_path / "nowhere"))
 
 
@@ -94,7 +95,7 @@ def test_missing_labels_file_names_it(tmp_path: Path) -> None:
     images, labels = tiny_mnist(10)
     _, labels_path = write_mnist_pair(tmp_path, "t10k", images, labels)
     labels_path.unlink()
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: file not found"):
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: file not found"):
         load_dataset(_mnist(tmp_path))
 
 
@@ -103,7 +104,7 @@ def test_half_of_the_train_pair_is_an_error(tmp_path: Path) -> None:
     write_mnist_pair(tmp_path, "t10k", images, labels)
     _, train_labels = write_mnist_pair(tmp_path, "train", images, labels)
     train_labels.unlink()
-    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz: file not found"):
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz: file not found"):
         load_dataset(_mnist(tmp_path))
 
 
@@ -131,7 +132,7 @@ def test_truncated_gzip_of_the_real_file_is_reported(shared_data: Path, tmp_path
 def test_not_a_gzip_file(tmp_path: Path) -> None:
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(idx_bytes(tiny_mnist(3)[0]))  # IDX, but not compressed
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: not a gzip file"):
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte.gz: not a gzip file"):
         read_idx_gz(path, magic=0x00000803)
 
 
@@ -169,7 +170,7 @@ def test_header_cut_short(tmp_path: Path) -> None:
 def test_image_and_label_counts_must_agree(tmp_path: Path) -> None:
     images, labels = tiny_mnist(10)
     write_mnist_pair(tmp_path, "t10k", images, labels[:9])
-    with pytest.raises(DataError, match="holds 10 images but .* holds 9 labels"):
+    with pytest.raises(DataError, match=r"holds 10 images but .* holds 9 labels"):
         load_dataset(_mnist(tmp_path))
 
 
@@ -177,7 +178,7 @@ def test_labels_above_nine_are_rejected(tmp_path: Path) -> None:
     images, labels = tiny_mnist(10)
     labels[3] = 12
     write_mnist_pair(tmp_path, "t10k", images, labels)
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: labels must be digits 0..9"):
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: labels must be digits 0..9"):
         load_dataset(_mnist(tmp_path))
 
 

@@ -53,7 +53,7 @@ def test_string_inputs_are_text_and_string_labels_become_sorted_classes(tmp_path
     split = dataset.test
     assert all(isinstance(s, str) for s in split.x)
     assert [dataset.classes[i] for i in split.y] == y[split.ids].tolist()
-    with pytest.raises(DataError, match="text split has no tensor form"):
+    with pytest.raises(DataError, match=r"text split has no tensor form"):
         split.tensors()
 
 

@@ -36,9 +36,7 @@ def test_ensemble_score_counts_dissenting_members() -> None:
             [[0.6, 0.4], [0.6, 0.4]],
         ]
     )
-    torch.testing.assert_close(
-        EnsembleDisagreement.combine(member_probs), member_probs.mean(dim=0)
-    )
+    torch.testing.assert_close(EnsembleDisagreement.combine(member_probs), member_probs.mean(dim=0))
     scores = EnsembleDisagreement.score(member_probs)
     torch.testing.assert_close(scores, torch.tensor([0.0, 1 / 3]))
     assert EnsembleDisagreement(max_disagreement=0.2).flag(scores).tolist() == [False, True]
@@ -57,7 +55,8 @@ def test_guard_abstains_below_threshold_with_the_artifact_temperature(
         assert verdict.probabilities == pytest.approx(probs.tolist(), abs=1e-6)
         assert verdict.abstained == (probs.max().item() < 0.9)
         assert ("calibrate.low_confidence" in verdict.reasons) == verdict.abstained
-    assert any(v.abstained for v in verdicts) and not all(v.abstained for v in verdicts)
+    assert any(v.abstained for v in verdicts)
+    assert not all(v.abstained for v in verdicts)
 
 
 def test_guard_flags_ensemble_disagreement_and_fits_its_threshold(
@@ -95,4 +94,5 @@ def test_differentiable_logits_follow_the_served_prediction(
     served = [v.probabilities for v in guard(x.detach())]
     torch.testing.assert_close(logits.exp().detach(), torch.tensor(served), rtol=0, atol=1e-5)
     logits[:, 0].sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert x.grad is not None
+    assert x.grad.abs().sum() > 0

@@ -54,7 +54,10 @@ def test_joint_calibration_holds_the_union_to_the_target_on_its_data() -> None:
     detector = Detector(
         squeeze=SqueezeDisagreement(squeezers=[BitDepth(bits=4)]), mahalanobis=Mahalanobis()
     )
-    clean = {"squeeze": torch.rand(400, generator=gen), "mahalanobis": torch.rand(400, generator=gen)}
+    clean = {
+        "squeeze": torch.rand(400, generator=gen),
+        "mahalanobis": torch.rand(400, generator=gen),
+    }
     detector.calibrate(clean, fpr=0.1)
     decision = detector.decide(clean)
     assert decision.flagged.mean() <= 0.1

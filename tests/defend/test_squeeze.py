@@ -24,9 +24,7 @@ def test_bit_depth_rounds_to_levels() -> None:
 def test_median_filter_matches_scipy(size: int) -> None:
     x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(size))
     ours = MedianFilter(size=size)(x).numpy()
-    theirs = np.stack(
-        [median_filter(img[0], size=size, mode="nearest")[None] for img in x.numpy()]
-    )
+    theirs = np.stack([median_filter(img[0], size=size, mode="nearest")[None] for img in x.numpy()])
     np.testing.assert_allclose(ours, theirs, atol=1e-7)
 
 

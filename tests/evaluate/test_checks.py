@@ -24,7 +24,9 @@ Threat = Callable[..., ThreatModel]
 SMALL = EvaluationConfig(max_samples=64, latency_samples=5)
 
 
-def _run(model: nn.Module, digits: Dataset, threat: ThreatModel, **config: object) -> EvaluationRecord:
+def _run(
+    model: nn.Module, digits: Dataset, threat: ThreatModel, **config: object
+) -> EvaluationRecord:
     settings = SMALL.model_copy(update=config)
     return evaluate(model, digits, threat, settings)
 
@@ -73,7 +75,9 @@ def test_check_probability_outputs_needs_every_row_to_be_a_distribution() -> Non
 def test_a_step_function_is_flagged_for_zero_gradients(
     step_model: nn.Module, digits: Dataset, threat: Threat
 ) -> None:
-    record = _run_flagged(step_model, digits, threat(("fgsm", {"eps": 0.1})), FlagCode.ZERO_GRADIENTS)
+    record = _run_flagged(
+        step_model, digits, threat(("fgsm", {"eps": 0.1})), FlagCode.ZERO_GRADIENTS
+    )
     flag = next(f for f in record.flags if f.code is FlagCode.ZERO_GRADIENTS)
     assert flag.details["fraction"] == 1.0
 
@@ -123,7 +127,7 @@ def test_a_failing_backward_is_flagged_and_square_still_runs(
 def test_a_failing_backward_stops_a_gradient_attack_with_a_clear_error(
     raising_grad_model: nn.Module, digits: Dataset, threat: Threat
 ) -> None:
-    with pytest.raises(EvaluationError, match="attack 'fgsm' failed on the model.*differentiated"):
+    with pytest.raises(EvaluationError, match=r"attack 'fgsm' failed on the model.*differentiated"):
         _run(raising_grad_model, digits, threat(("fgsm", {"eps": 0.1})))
 
 

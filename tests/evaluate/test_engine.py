@@ -220,7 +220,10 @@ def test_a_split_can_be_evaluated_and_max_samples_beyond_it_is_fine(
 ) -> None:
     split = digits.test.subset(slice(0, 20))
     record = evaluate(
-        digits_cnn, split, threat(("fgsm", {"eps": 0.1})), SMALL.model_copy(update={"max_samples": 500})
+        digits_cnn,
+        split,
+        threat(("fgsm", {"eps": 0.1})),
+        SMALL.model_copy(update={"max_samples": 500}),
     )
     assert record.n_samples == 20
     assert record.dataset is None

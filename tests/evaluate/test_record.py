@@ -20,9 +20,7 @@ SMALL = EvaluationConfig(max_samples=48, latency_samples=5)
 
 
 @pytest.fixture
-def flagged_record(
-    softmax_model: nn.Module, digits: Dataset, threat: Threat
-) -> EvaluationRecord:
+def flagged_record(softmax_model: nn.Module, digits: Dataset, threat: Threat) -> EvaluationRecord:
     suite = threat(("fgsm", {"eps": 0.1}), ("pgd", {"eps": 0.2, "steps": 3, "norm": "linf"}))
     with pytest.warns(EvaluationWarning, match="softmax_outputs"):
         return evaluate(softmax_model, digits, suite, SMALL)
@@ -60,7 +58,7 @@ def test_unreadable_records_are_refused(flagged_record: EvaluationRecord, tmp_pa
         EvaluationRecord.from_json("{")
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    with pytest.raises(EvaluationError, match="bad.json"):
+    with pytest.raises(EvaluationError, match=r"bad\.json"):
         EvaluationRecord.load(bad)
     with pytest.raises(EvaluationError, match="cannot read"):
         EvaluationRecord.load(tmp_path / "absent.json")

@@ -75,14 +75,26 @@ def test_seed_is_the_default_of_attacks_that_set_none() -> None:
     ("spec", "path", "fragment"),
     [
         ({"name": "pgdd"}, "threat_model.image.attacks[1].name", "unknown attack 'pgdd'"),
-        ({"name": "pgd", "params": {"eps": -0.1}}, "threat_model.image.attacks[1].params.eps",
-         "Got -0.1"),
-        ({"name": "pgd", "params": {"eps": 2.0}}, "threat_model.image.attacks[1].params.eps",
-         "Got 2.0"),
-        ({"name": "pgd", "params": {"steps": "ten"}},
-         "threat_model.image.attacks[1].params.steps", "'ten'"),
-        ({"name": "fgsm", "params": {"epsilon": 0.1}},
-         "threat_model.image.attacks[1].params.epsilon", "unknown parameter 'epsilon'"),
+        (
+            {"name": "pgd", "params": {"eps": -0.1}},
+            "threat_model.image.attacks[1].params.eps",
+            "Got -0.1",
+        ),
+        (
+            {"name": "pgd", "params": {"eps": 2.0}},
+            "threat_model.image.attacks[1].params.eps",
+            "Got 2.0",
+        ),
+        (
+            {"name": "pgd", "params": {"steps": "ten"}},
+            "threat_model.image.attacks[1].params.steps",
+            "'ten'",
+        ),
+        (
+            {"name": "fgsm", "params": {"epsilon": 0.1}},
+            "threat_model.image.attacks[1].params.epsilon",
+            "unknown parameter 'epsilon'",
+        ),
     ],
 )
 def test_bad_attack_specs_name_file_and_field(

@@ -34,7 +34,8 @@ def test_logits_are_head_of_features(architecture: str, shape: tuple[int, ...], 
     logits = model(x)
     features = model.features(x)
     assert logits.shape == (5, 7)
-    assert features.ndim == 2 and features.shape[0] == 5
+    assert features.ndim == 2
+    assert features.shape[0] == 5
     assert isinstance(model.head, nn.Linear)
     assert model.head.in_features == features.shape[1]
     torch.testing.assert_close(model.head(features), logits)
@@ -46,7 +47,8 @@ def test_input_gradients_flow(architecture: str, shape: tuple[int, ...], argumen
     model = models.build(architecture, input_shape=shape, num_classes=3, **arguments)
     x = torch.rand(4, *shape, requires_grad=True)
     (grad,) = torch.autograd.grad(model(x).sum(), x)
-    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    assert torch.isfinite(grad).all()
+    assert grad.abs().sum() > 0
 
 
 def test_small_cnn_pools_28x28_twice_and_8x8_once() -> None:
@@ -68,12 +70,12 @@ def test_small_cnn_stays_small() -> None:
 
 
 def test_unknown_architecture() -> None:
-    with pytest.raises(ModelError, match="unknown architecture 'resnet'; known: mlp, small_cnn"):
+    with pytest.raises(ModelError, match=r"unknown architecture 'resnet'; known: mlp, small_cnn"):
         models.build("resnet", input_shape=(1, 8, 8), num_classes=10)
 
 
 def test_unknown_argument_lists_the_accepted_ones() -> None:
-    with pytest.raises(ModelError, match="unknown argument 'depth'.*accepted: channels, hidden"):
+    with pytest.raises(ModelError, match=r"unknown argument 'depth'.*accepted: channels, hidden"):
         models.build("small_cnn", input_shape=(1, 8, 8), num_classes=10, depth=3)
 
 
@@ -96,5 +98,5 @@ def test_bad_arguments_are_model_errors(architecture, shape, arguments, message)
 
 
 def test_one_class_is_refused() -> None:
-    with pytest.raises(ModelError, match="num_classes must be an integer >= 2"):
+    with pytest.raises(ModelError, match=r"num_classes must be an integer >= 2"):
         models.build("mlp", input_shape=(4,), num_classes=1)

@@ -129,7 +129,7 @@ def test_weights_of_another_architecture(artifact: Path, tmp_path: Path) -> None
     )
     shutil.copy(other / WEIGHTS_FILE, artifact / WEIGHTS_FILE)
     _edit_spec(artifact, weights_sha256=models.read_spec(other).weights_sha256)
-    with pytest.raises(ModelError, match="weights do not match the architecture .*missing"):
+    with pytest.raises(ModelError, match=r"weights do not match the architecture .*missing"):
         models.load(artifact)
 
 
@@ -146,7 +146,7 @@ def test_missing_spec(artifact: Path) -> None:
 
 
 def test_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="nothing-here: model artifact folder not found"):
+    with pytest.raises(ModelError, match=r"nothing-here: model artifact folder not found"):
         models.load(tmp_path / "nothing-here")
 
 
@@ -176,7 +176,7 @@ def test_mismatched_description(artifact: Path, changes: dict[str, object], mess
 def test_description_must_fit_the_model_before_anything_is_written(
     digits_cnn, tmp_path: Path
 ) -> None:
-    with pytest.raises(ModelError, match="cannot save .*weights do not match"):
+    with pytest.raises(ModelError, match=r"cannot save .*weights do not match"):
         _save(digits_cnn, tmp_path / "bad", architecture="mlp")
     with pytest.raises(ModelError, match=r"weight '.*' has shape"):
         _save(digits_cnn, tmp_path / "bad", classes=["a", "b"])
@@ -184,7 +184,7 @@ def test_description_must_fit_the_model_before_anything_is_written(
 
 
 def test_unserialisable_extra(digits_cnn, tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="extra must be JSON-serialisable"):
+    with pytest.raises(ModelError, match=r"extra must be JSON-serialisable"):
         _save(digits_cnn, tmp_path / "m", extra={"temperature": float("nan")})
 
 
@@ -195,7 +195,7 @@ def test_save_replaces_an_artifact_but_not_other_folders(digits_cnn, tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "notes.txt").write_text("keep me")
-    with pytest.raises(ModelError, match="refusing to replace .*results"):
+    with pytest.raises(ModelError, match=r"refusing to replace .*results"):
         _save(digits_cnn, tmp_path / "results")
     assert (tmp_path / "results" / "notes.txt").read_text() == "keep me"
 
@@ -209,7 +209,7 @@ def test_a_crash_while_saving_keeps_the_old_artifact(
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError, match=r"disk full"):
         _save(digits_cnn, folder, extra={"version": 2})
     monkeypatch.undo()
     assert models.read_spec(folder).extra == {"version": 1}
@@ -231,6 +231,14 @@ def test_update_extra_merges_and_keeps_the_artifact_loadable(artifact: Path, dig
 
 
 def test_update_extra_refuses_unserialisable_values(artifact: Path) -> None:
-    with pytest.raises(ModelError, match="JSON-serialisable"):
+    with pytest.raises(ModelError, match=r"JSON-serialisable"):
         models.update_extra(artifact, model=torch.nn.Linear(1, 1))
     assert models.read_spec(artifact).extra == {}
+
+
+def test_missing_field(artifact: Path) -> None:
+    spec = json.loads((artifact / SPEC_FILE).read_text())
+    del spec["classes"]
+    (artifact / SPEC_FILE).write_text(json.dumps(spec))
+    with pytest.raises(ModelError, match=r"model\.json: field 'classes': Field required"):
+        models.read_spec(artifact)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from PIL import Image
+from tests.serve.conftest import client, run
 
 from bastion.config.serve import (
     BodySizeLayer,
@@ -29,7 +30,6 @@ from bastion.serve.app import create_app
 from bastion.serve.logs import ACCESS_LOGGER, JsonFormatter
 from bastion.serve.model import ServedModel
 from bastion.serve.schemas import ErrorResponse, PredictResponse
-from tests.serve.conftest import client, run
 
 Build = Callable[..., FastAPI]
 
@@ -61,9 +61,7 @@ def test_predict_one_and_a_batch(make_app: Build, raw_test: list[Any], digits: D
     assert np.mean(np.array(labels) == digits.test.y[:5]) >= 0.8
 
 
-def test_png_input_gives_the_same_answer_as_the_list(
-    make_app: Build, digits: Dataset
-) -> None:
+def test_png_input_gives_the_same_answer_as_the_list(make_app: Build, digits: Dataset) -> None:
     app = make_app(**_bare())
     pixels = np.round(digits.test.x[3, 0] * 255).astype(np.uint8)
     buffer = io.BytesIO()
@@ -122,9 +120,7 @@ def test_api_key_required_valid_and_revoked(
     assert missing.headers["www-authenticate"] == "Bearer"
 
 
-def test_bad_requests_get_4xx_json_naming_the_problem(
-    make_app: Build, raw_test: list[Any]
-) -> None:
+def test_bad_requests_get_4xx_json_naming_the_problem(make_app: Build, raw_test: list[Any]) -> None:
     app = make_app(
         layers=[BodySizeLayer(name="body_size"), ValidateLayer(name="validate")],
         require_api_key=False,
@@ -252,8 +248,10 @@ def test_one_json_log_line_per_request_without_raw_inputs_by_default(
     lines = [JsonFormatter().format(r) for r in caplog.records if r.name == ACCESS_LOGGER]
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["status"] == 200 and first["path"] == "/v1/predict"
-    assert first["n_inputs"] == 1 and "latency_ms" in first
+    assert first["status"] == 200
+    assert first["path"] == "/v1/predict"
+    assert first["n_inputs"] == 1
+    assert "latency_ms" in first
     assert "inputs" not in first
     assert second["inputs"] == [raw_test[0]]
 
@@ -294,5 +292,6 @@ def test_flagged_and_abstained_inputs_reach_the_review_queue(
     }
     item = items[single["request_id"]]
     assert item.inputs["raw"] == raw_test[0]
-    assert item.outputs["abstained"] is True and item.outputs["label"] is None
+    assert item.outputs["abstained"] is True
+    assert item.outputs["label"] is None
     assert "calibrate.low_confidence" in item.reasons

@@ -20,7 +20,9 @@ json_values = st.recursive(
     | st.integers(-(10**20), 10**20)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=9) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=9) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=80,
 )
 near_valid = st.lists(
@@ -51,7 +53,7 @@ def fuzz_client(make_app: Callable[..., FastAPI], keys: ApiKeyStore) -> Iterator
 
 
 @settings(
-    max_examples=150,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI
+from tests.serve.conftest import client, run
 
 from bastion import attacks
 from bastion.config.serve import DetectLayer
 from bastion.data import Dataset
 from bastion.registry import Registry
-from tests.serve.conftest import client, run
 
 N = 24
 

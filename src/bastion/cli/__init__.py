@@ -14,6 +14,8 @@ import typer
 from bastion.cli import attacks as _attacks
 from bastion.cli import evaluate as _evaluate
 from bastion.cli import gate as _gate
+from bastion.cli import governance as _governance
+from bastion.cli import models as _models
 from bastion.cli import report as _report
 from bastion.cli import run as _run
 from bastion.cli import serve as _serve
@@ -30,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (_attacks, _evaluate, _run, _gate, _report, _serve, _train):
+for _module in (_attacks, _evaluate, _run, _gate, _report, _serve, _train, _models, _governance):
     _module.register(app)
 
 

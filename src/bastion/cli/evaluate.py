@@ -56,9 +56,8 @@ def register(app: typer.Typer) -> None:
                 source=settings.source,
             )
         path = record.save(out if out is not None else model / DEFAULT_NAME)
-        console = Console()
-        render(record, console, title=f"{model} on {dataset.name}")
-        console.print(f"wrote {path}")
+        render(record, Console(), title=f"{model.name} on {dataset.name}")
+        typer.echo(f"wrote {path}")
 
 
 def _pct(value: float | None) -> str:

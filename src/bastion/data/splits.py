@@ -77,8 +77,9 @@ def split_indices(
     val, train = pool[:n_val], pool[n_val:]
     for name, part in (("train", train), ("test", test)):
         if len(part) == 0:
+            where = f"{source}: " if source else ""
             raise DataError(
-                f"{source}: the {name} split is empty ({len(order)} rows with "
+                f"{where}the {name} split is empty ({len(order)} rows with "
                 f"test_fraction={plan.test_fraction}, val_fraction={plan.val_fraction}, "
                 f"limit={plan.limit}); use more rows or smaller fractions"
             )

@@ -86,6 +86,14 @@ class _Outcome:
     seconds: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class _SuiteRun:
+    outcomes: list[_Outcome]
+    results: list[AttackResult]
+    standing: Tensor  # bool (N,): clean-correct and unbroken by every attack
+    worst_logits: Tensor  # outputs on each sample's worst-case input
+
+
 def evaluate(
     model: Model,
     data: Dataset | Split,
@@ -132,40 +140,11 @@ def evaluate(
         checks_seconds = time.perf_counter() - t_checks
 
         correct = clean_logits.argmax(dim=1) == y
-        standing = correct.clone()
-        broken_any = torch.zeros_like(correct)
-        worst_logits = clean_logits.clone()
-        outcomes: list[_Outcome] = []
-        results: list[AttackResult] = []
-        n = len(y)
-        with _progress_bar(progress) as start_task:
-            for entry in entries:
-                targets = correct if config.standalone else standing
-                idx = targets.nonzero().squeeze(1)
-                advance = start_task(entry.label, int(idx.numel()))
-                t0 = time.perf_counter()
-                adv_logits = _attack_points(
-                    model, entry, x, y, idx, config.batch_size, device, advance, len(classes)
-                )
-                seconds = time.perf_counter() - t0
-                fooled = adv_logits.argmax(dim=1) != y[idx]
-                # the worst-case input of a sample: the first successful adversarial example,
-                # else the last attacked version
-                fresh = ~broken_any[idx]
-                worst_logits[idx[fresh]] = adv_logits[fresh]
-                broken = torch.zeros_like(correct)
-                broken[idx[fooled]] = True
-                attacked = torch.zeros_like(correct)
-                attacked[idx] = True
-                broken_any |= broken
-                standing &= ~broken
-                outcome = _Outcome(entry=entry, attacked=attacked, broken=broken, seconds=seconds)
-                outcomes.append(outcome)
-                results.append(_result(outcome, correct, standing, ids, config.standalone))
+        run = _run_suite(model, entries, x, y, ids, correct, clean_logits, config, device, progress)
 
         t_checks = time.perf_counter()
         flags += _black_box_checks(
-            model, outcomes, x, y, ids, config.batch_size, device, len(classes)
+            model, run.outcomes, x, y, ids, config.batch_size, device, len(classes)
         )
         if not entries:
             flags.append(checks.empty_suite(target.channel.value))
@@ -176,12 +155,12 @@ def evaluate(
             x,
             samples=config.latency_samples,
             batched_seconds=clean_seconds,
-            batched_count=n,
+            batched_count=len(y),
             batch_size=config.batch_size,
             device=device,
         )
 
-    robust = standing.numpy()
+    robust = run.standing.numpy()
     correct_np = correct.numpy()
     counts = np.bincount(y.numpy(), minlength=len(classes))
     clean_per_class = per_class_accuracy(correct_np, y.numpy(), len(classes))
@@ -202,13 +181,13 @@ def evaluate(
         dataset=target.dataset,
         dataset_fingerprint=target.fingerprint,
         config=config,
-        n_samples=n,
+        n_samples=len(y),
         classes=classes,
         clean_accuracy=float(correct_np.mean()),
         worst_case_accuracy=float(robust.mean()),
-        attacks=tuple(results),
+        attacks=tuple(run.results),
         calibration_clean=reliability_from_logits(clean_logits, y, config.ece_bins),
-        calibration_adversarial=reliability_from_logits(worst_logits, y, config.ece_bins),
+        calibration_adversarial=reliability_from_logits(run.worst_logits, y, config.ece_bins),
         per_class=tuple(
             ClassResult(label=label, count=int(c), clean_accuracy=ca, robust_accuracy=ra)
             for label, c, ca, ra in zip(
@@ -218,12 +197,60 @@ def evaluate(
         latency=latency,
         flags=tuple(flags),
         checks_seconds=checks_seconds,
-        sample_ids=tuple(int(i) for i in ids),
-        robust_mask=tuple(bool(r) for r in robust),
+        sample_ids=tuple(ids.tolist()),
+        robust_mask=tuple(robust.tolist()),
     )
     for flag in flags:
         warnings.warn(EvaluationWarning(flag), stacklevel=2)
     return record
+
+
+def _run_suite(
+    model: Model,
+    entries: list[SuiteEntry],
+    x: Tensor,
+    y: Tensor,
+    ids: np.ndarray,
+    correct: Tensor,
+    clean_logits: Tensor,
+    config: EvaluationConfig,
+    device: torch.device,
+    progress: bool,
+) -> _SuiteRun:
+    """Run the attacks in order; each on the clean-correct samples (standalone) or on those
+    still standing (lazy)."""
+    standing = correct.clone()
+    broken_any = torch.zeros_like(correct)
+    worst_logits = clean_logits.clone()
+    outcomes: list[_Outcome] = []
+    results: list[AttackResult] = []
+    width = clean_logits.shape[1]
+    with _progress_bar(progress) as start_task:
+        for entry in entries:
+            idx = (correct if config.standalone else standing).nonzero().squeeze(1)
+            advance = start_task(entry.label, int(idx.numel()))
+            t0 = time.perf_counter()
+            adv_logits = _attack_points(
+                model, entry, x, y, idx, config.batch_size, device, advance, width
+            )
+            seconds = time.perf_counter() - t0
+            fooled = adv_logits.argmax(dim=1) != y[idx]
+            # a sample's worst-case input: its first successful adversarial example, else the
+            # last attacked version
+            fresh = ~broken_any[idx]
+            worst_logits[idx[fresh]] = adv_logits[fresh]
+            broken = torch.zeros_like(correct)
+            broken[idx[fooled]] = True
+            attacked = torch.zeros_like(correct)
+            attacked[idx] = True
+            broken_any |= broken
+            standing &= ~broken
+            outcome = _Outcome(entry=entry, attacked=attacked, broken=broken, seconds=seconds)
+            outcomes.append(outcome)
+            results.append(_result(outcome, correct, standing, ids, config.standalone))
+    return _SuiteRun(
+        outcomes=outcomes, results=results, standing=standing, worst_logits=worst_logits
+    )
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -396,7 +423,7 @@ def _result(
         robust_accuracy=float((correct & ~broken).sum()) / n if standalone else None,
         cumulative_accuracy=float(standing.sum()) / n,
         seconds=outcome.seconds,
-        broken_ids=tuple(int(i) for i in ids[broken.numpy()]),
+        broken_ids=tuple(ids[broken.numpy()].tolist()),
     )
 
 
@@ -452,7 +479,7 @@ def _black_box_checks(
         flag = checks.black_box_stronger(
             black.entry.label,
             [w.entry.label for w in whites],
-            [int(i) for i in ids[survivors.numpy()]],
+            ids[survivors.numpy()].tolist(),
             len(ids),
         )
         if flag is not None:

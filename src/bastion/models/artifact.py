@@ -11,8 +11,10 @@ Layout (``FORMAT_VERSION`` 1)::
 The JSON names a registered architecture and its arguments, so :func:`load` needs nothing
 but the folder. ``weights_sha256`` ties the two files together: a truncated, corrupted or
 swapped weights file is caught before it is unpickled. Writes go to a temporary sibling
-folder that is renamed into place, so a crash leaves either the old artifact or the new one,
-never half of one; ``extra`` (e.g. a calibration temperature) is rewritten the same way.
+folder that is renamed into place, so a crash never leaves half an artifact: a new folder
+appears complete or not at all. Replacing an existing artifact takes two renames (old aside,
+new in); a crash between them leaves the old one complete under ``.<name>.<hex>.old``.
+``extra`` (e.g. a calibration temperature) is rewritten with one atomic file replace.
 """
 
 from __future__ import annotations
@@ -231,7 +233,8 @@ def read_spec(folder: str | os.PathLike[str]) -> ModelSpec:
         if first["type"] == "json_invalid":
             raise ModelError(f"{path}: invalid JSON ({first['msg']})") from exc
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        unknown = first["type"] in ("extra_forbidden", "unexpected_keyword_argument")
+        what = "unknown key" if unknown else first["msg"]
         raise ModelError(f"{path}: field {where!r}: {what}") from exc
     if spec.format_version != FORMAT_VERSION:
         raise ModelError(

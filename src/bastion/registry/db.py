@@ -132,7 +132,11 @@ class Database:
         self.display_url = self.url.render_as_string(hide_password=True)
         self.engine = self._create_engine()
         self._write_engine = self.engine.execution_options(bastion_write=True)
-        self._run(lambda: upgrade(self.engine, self._write_engine), "open")
+        try:
+            self._run(lambda: upgrade(self.engine, self._write_engine), "open")
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def dialect(self) -> str:

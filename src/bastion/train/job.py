@@ -8,7 +8,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -20,7 +20,7 @@ from bastion.data import load_dataset
 from bastion.errors import BastionError
 from bastion.train import distributed as dd
 from bastion.train.checkpoint import atomic_write_bytes
-from bastion.train.loop import TrainResult, fit
+from bastion.train.loop import StepEvent, TrainResult, fit
 
 __all__ = ["default_out_dir", "main", "train_from_config", "train_from_file"]
 
@@ -38,10 +38,12 @@ def train_from_config(
     out_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    on_step: Callable[[StepEvent], None] | None = None,
 ) -> TrainResult:
     """Train what ``config`` describes (clean when it has no ``recipe``) into ``out_dir``.
 
-    Joins the ``torchrun`` process group when the environment describes one.
+    Joins the ``torchrun`` process group when the environment describes one. ``on_step`` is
+    called after every optimiser step (see :func:`~bastion.train.fit`).
     """
     created = dd.setup_from_env()
     try:
@@ -79,6 +81,7 @@ def train_from_config(
             progress=progress,
             architecture=architecture,
             arguments=arguments,
+            on_step=on_step,
         )
     finally:
         dd.teardown(created)

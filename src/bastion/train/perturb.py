@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from bastion import attacks
 from bastion.attacks.base import Attack, ImageAttack
+from bastion.config.recipe import MixStrategy
 from bastion.errors import ConfigError
 from bastion.train.madry import MadryPGD
 from bastion.train.plan import FGSM_RS_STEP, Mode, Plan
@@ -104,13 +105,16 @@ class Perturber:
             return MadryPGD(**params, seed=seed)
         return _image(attacks.create(entry.name, **params, seed=seed))
 
+    def draw(self, seed: int) -> int:
+        """Strategy ``sample``: the mix entry a batch with ``seed`` trains on."""
+        generator = torch.Generator().manual_seed(seed)
+        weights = torch.tensor([m.weight for m in self.plan.mix], dtype=torch.float64)
+        return int(torch.multinomial(weights, 1, generator=generator))
+
     def _mixed(self, model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int) -> Tensor:
         mix = self.plan.mix
-        generator = torch.Generator().manual_seed(seed)
-        if self.plan.mix_strategy.value == "sample":
-            weights = torch.tensor([m.weight for m in mix], dtype=torch.float64)
-            index = int(torch.multinomial(weights, 1, generator=generator))
-            return self.mix_attack(index, eps, seed)(model, x, y)
+        if self.plan.mix_strategy is MixStrategy.SAMPLE:
+            return self.mix_attack(self.draw(seed), eps, seed)(model, x, y)
         best = x.detach().clone()
         best_loss = torch.full((x.shape[0],), float("-inf"), device=x.device)
         was_training = model.training

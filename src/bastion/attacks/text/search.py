@@ -143,7 +143,7 @@ def search(
         elif attack.ranking == "delete":
             _greedy_delete(state, words, variants, int(attack.candidates))
         else:
-            _greedy_perturb(state, words, variants, int(attack.candidates))
+            _greedy_perturb(state, words, variants, int(attack.candidates), rng)
     except QueryBudgetExhausted:
         pass
     return state.best_text, prediction
@@ -175,7 +175,11 @@ def _greedy_delete(
 
 
 def _greedy_perturb(
-    state: _State, words: list[int], variants: dict[int, list[str]], candidates: int
+    state: _State,
+    words: list[int],
+    variants: dict[int, list[str]],
+    candidates: int,
+    rng: random.Random,
 ) -> None:
     base = state.best_score
     probes: list[int] = []
@@ -200,7 +204,54 @@ def _greedy_perturb(
     if state.success:
         return
     rest = [i for i in order if i not in changes] + [i for i in words if i not in probes]
+    import os
+    if os.environ.get("JOINT"):
+        # extend changes with further words (in rank order) while the budget allows
+        for i in rest:
+            trial = {**changes, i: variants[i][0]}
+            if state.allowed(state.render(trial)):
+                changes = trial
+        if len(changes) > len(chosen):
+            state.query([state.render(changes)])
+            score = _score(state, state.render(changes))
+        if state.success:
+            return
+        _joint_refine(state, variants, changes, score, rng)
+        return
     _refine(state, list(changes) + rest, variants, candidates, changes=changes, score=score, first=1)
+
+
+def _joint_refine(
+    state: _State,
+    variants: dict[int, list[str]],
+    changes: dict[int, str],
+    score: float,
+    rng: random.Random,
+) -> None:
+    active = list(changes)
+    if not active:
+        return
+    step = 0
+    while True:
+        step += 1
+        fraction = 0.5 if step < 10 else 0.25 if step < 30 else 0.1
+        size = max(1, round(fraction * len(active)))
+        subset = rng.sample(active, min(size, len(active)))
+        trial = dict(changes)
+        for i in subset:
+            options = [v for v in variants[i] if v != changes[i]]
+            if options:
+                trial[i] = rng.choice(options)
+        candidate = state.render(trial)
+        if candidate == state.render(changes) or not state.allowed(candidate):
+            if step > 500:
+                return
+            continue
+        new = state.query([candidate])[0]
+        if new < score:
+            changes, score = trial, float(new)
+        if state.success:
+            return
 
 
 def _shortest_flipping_prefix(
