@@ -118,10 +118,10 @@ def test_awp_moves_each_weight_matrix_uphill_by_gamma_of_its_norm(
     x_adv = MadryPGD(eps=0.1, steps=3, seed=0)(model, x, y)
     objective = Objective(Mode.PGD_AT, 6.0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    loss_before = float(objective(model, x, x_adv, y, len(y)).loss)
+    loss_before = float(objective(model, x, x_adv, y, len(y)).loss.detach())
     awp = WeightPerturbation(model, objective, gamma=0.02)
     diffs = awp.perturb(x, x_adv, y, len(y))
-    assert float(objective(model, x, x_adv, y, len(y)).loss) > loss_before
+    assert float(objective(model, x, x_adv, y, len(y)).loss.detach()) > loss_before
     for w, d in zip(awp.weights, diffs, strict=True):
         assert float(d.norm()) == pytest.approx(0.02 * float((w - d).norm()), rel=1e-4)
     for name, value in model.state_dict().items():
