@@ -63,7 +63,7 @@ def test_review_list_show_label_export(db_env: str, tmp_path: Path, digits: Data
     from bastion.serve.registry import RegistryReviewSink
 
     with Registry.open(url=db_env) as registry:
-        sink = RegistryReviewSink(registry.review)
+        sink = RegistryReviewSink(registry)
         sink.add(
             [
                 ReviewEntry(

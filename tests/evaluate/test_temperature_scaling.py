@@ -61,7 +61,8 @@ def test_fit_on_clean_and_adversarial_validation_data() -> None:
     fit = fit_temperature_on(model, x, y, create("fgsm", eps=0.1))
     assert fit.samples_clean == 200
     assert fit.samples_adversarial == 200
-    assert fit.attack is not None and fit.attack["name"] == "fgsm"
+    assert fit.attack is not None
+    assert fit.attack["name"] == "fgsm"
     assert fit.temperature > 1.0
     assert fit.nll_after < fit.nll_before
     assert fit.ece_after < fit.ece_before

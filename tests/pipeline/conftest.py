@@ -19,7 +19,7 @@ def tiny_pipeline(home: Path, **sections: Any) -> dict[str, Any]:
         "name": "tiny",
         "data": {"name": "digits", "seed": 0, "limit": 400, "val_fraction": 0.15},
         "model": {"architecture": "small_cnn", "arguments": {"channels": [4, 8], "hidden": 16}},
-        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "seed": 0},
+        "train": {"epochs": 6, "batch_size": 32, "lr": 0.02, "seed": 0},
         "threat_model": {
             "name": "tiny-linf",
             "image": {

@@ -16,17 +16,20 @@ from bastion.config import BastionConfig, parse_config
 from bastion.pipeline import run_pipeline
 from bastion.registry import Registry, RunStatus, Stage
 
-TRAINED = ("baseline", "evaluate_baseline", "adversarial_training", "calibrate",
-           "evaluate_candidate")
+TRAINED = (
+    "baseline",
+    "evaluate_baseline",
+    "adversarial_training",
+    "calibrate",
+    "evaluate_candidate",
+)
 
 
 def _quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
 
 
-def test_first_run_records_registers_and_reports(
-    config: BastionConfig, registry: Registry
-) -> None:
+def test_first_run_records_registers_and_reports(config: BastionConfig, registry: Registry) -> None:
     result = run_pipeline(config, registry=registry, console=_quiet(), progress=False)
 
     assert [s.status for s in result.stages] == [RunStatus.SUCCEEDED] * 9
@@ -50,7 +53,8 @@ def test_first_run_records_registers_and_reports(
     assert gate.verdict.value == "pass"
     assert gate.reasons  # every check's reason is stored
     report = json.loads(Path(result.outputs["report"]["json"]).read_text())
-    assert report["model"] == "tiny" and report["version"] == 2
+    assert report["model"] == "tiny"
+    assert report["version"] == 2
     assert result.report.is_file()
     assert registry.audit.verify().ok
 

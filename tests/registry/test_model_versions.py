@@ -11,6 +11,7 @@ import pytest
 import bastion
 from bastion.errors import IntegrityError, ModelError, NotFoundError, RegistryError
 from bastion.registry import GateVerdict, Registry, Stage, StageChangeKind, tree_sha256
+from bastion.registry.db import Tx
 from bastion.registry.tables import ModelVersionRow
 
 MakeArtifact = Callable[..., Path]
@@ -100,10 +101,7 @@ def test_a_failed_write_leaves_nothing_behind(
     with pytest.raises(ModelError, match="not found"):
         registry.models.register("m", artifact=Path("/nonexistent/model"))
 
-    def half_done(tx: object) -> None:
-        from bastion.registry.db import Tx
-
-        assert isinstance(tx, Tx)
+    def half_done(tx: Tx) -> None:
         tx.insert(
             ModelVersionRow(
                 name="half",

@@ -74,7 +74,7 @@ def make_app(
             config=ServeConfig(**settings),
             calibration=calibration,
             keys=keys,
-            review=RegistryReviewSink(registry.review),
+            review=RegistryReviewSink(registry),
         )
 
     return build

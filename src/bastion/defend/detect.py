@@ -22,9 +22,9 @@ loss.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -62,8 +62,19 @@ class SqueezeDisagreement:
 
     @staticmethod
     def score(probs: Tensor, squeezed_probs: Sequence[Tensor]) -> Tensor:
+        """Differentiable form (for adaptive attacks)."""
         distances = torch.stack([(probs - p).abs().sum(dim=1) for p in squeezed_probs])
         return distances.max(dim=0).values
+
+    @staticmethod
+    def score_numpy(
+        probs: NDArray[np.float64], squeezed_probs: Sequence[NDArray[np.float64]]
+    ) -> NDArray[np.float64]:
+        """Serving form: the same number, without per-op torch overhead on tiny batches."""
+        out: NDArray[np.float64] = np.max(
+            [np.abs(probs - p).sum(axis=1) for p in squeezed_probs], axis=0
+        )
+        return out
 
 
 class Mahalanobis:
@@ -75,6 +86,8 @@ class Mahalanobis:
         self.ridge = ridge
         self.means: Tensor | None = None
         self.precision: Tensor | None = None
+        self._means_np: NDArray[np.float64] = np.zeros((0, 0))
+        self._precision_np: NDArray[np.float64] = np.zeros((0, 0))
 
     def fit(self, features: Tensor, labels: Tensor, num_classes: int) -> Mahalanobis:
         feats = features.detach().to(torch.float64)
@@ -88,8 +101,11 @@ class Mahalanobis:
         cov = centred.T @ centred / max(1, feats.shape[0])
         scale = float(torch.diagonal(cov).mean()) or 1.0
         cov = cov + self.ridge * scale * torch.eye(cov.shape[0], dtype=torch.float64)
+        precision = torch.linalg.pinv(cov, hermitian=True)
         self.means = means.to(torch.float32)
-        self.precision = torch.linalg.pinv(cov, hermitian=True).to(torch.float32)
+        self.precision = precision.to(torch.float32)
+        self._means_np = means.numpy()
+        self._precision_np = precision.numpy()
         return self
 
     def score(self, features: Tensor) -> Tensor:
@@ -98,6 +114,13 @@ class Mahalanobis:
         diff = features[:, None, :] - self.means[None, :, :]  # N, K, D
         dist = torch.einsum("nkd,de,nke->nk", diff, self.precision, diff)
         return dist.min(dim=1).values
+
+    def score_numpy(self, features: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        if self.means is None:
+            raise RuntimeError("Mahalanobis.fit must run before score")
+        diff = features.astype(np.float64)[:, None, :] - self._means_np[None, :, :]
+        dist: NDArray[np.float64] = ((diff @ self._precision_np) * diff).sum(axis=2).min(axis=1)
+        return dist
 
 
 @dataclass(frozen=True)
@@ -156,11 +179,28 @@ class Detector:
             scores[Mahalanobis.label] = self.mahalanobis.score(features)
         return scores
 
-    def calibrate(self, clean: dict[str, Tensor], *, fpr: float) -> None:
+    def scores_numpy(
+        self,
+        *,
+        probs: NDArray[np.float64],
+        squeezed_probs: Sequence[NDArray[np.float64]],
+        features: NDArray[np.floating[Any]] | None,
+    ) -> dict[str, NDArray[np.float64]]:
+        """The serving path's scores: equal to :meth:`raw_scores`, computed in numpy."""
+        scores: dict[str, NDArray[np.float64]] = {}
+        if self.squeeze is not None:
+            scores[SqueezeDisagreement.label] = self.squeeze.score_numpy(probs, squeezed_probs)
+        if self.mahalanobis is not None:
+            if features is None:
+                raise RuntimeError("the Mahalanobis score needs penultimate features")
+            scores[Mahalanobis.label] = self.mahalanobis.score_numpy(features)
+        return scores
+
+    def calibrate(self, clean: Mapping[str, Tensor | NDArray[Any]], *, fpr: float) -> None:
         """Fix the threshold so the union of methods flags ``fpr`` of these clean inputs."""
-        self._clean = {k: np.sort(v.detach().double().numpy()) for k, v in clean.items()}
-        combined = self._combine({k: v.detach().double().numpy() for k, v in clean.items()})
-        self.threshold = fpr_threshold(combined, fpr)
+        arrays = {k: _as_numpy(v) for k, v in clean.items()}
+        self._clean = {k: np.sort(v) for k, v in arrays.items()}
+        self.threshold = fpr_threshold(self._combine(arrays), fpr)
         self.target_fpr = fpr
 
     def _cdf(self, method: str, values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -173,10 +213,10 @@ class Detector:
         )
         return combined
 
-    def decide(self, scores: dict[str, Tensor]) -> Detection:
+    def decide(self, scores: Mapping[str, Tensor | NDArray[Any]]) -> Detection:
         if self.threshold is None:
             raise RuntimeError("Detector.calibrate must run before decide")
-        raw = {k: v.detach().double().numpy() for k, v in scores.items()}
+        raw = {k: _as_numpy(v) for k, v in scores.items()}
         cdfs = {k: self._cdf(k, v) for k, v in raw.items()}
         combined = np.max(np.stack(list(cdfs.values())), axis=0)
         flagged = combined > self.threshold
@@ -185,3 +225,9 @@ class Detector:
             for i in range(combined.size)
         ]
         return Detection(scores=raw, combined=combined, flagged=flagged, reasons=reasons)
+
+
+def _as_numpy(values: Tensor | NDArray[Any]) -> NDArray[np.float64]:
+    if isinstance(values, Tensor):
+        return values.detach().double().numpy()
+    return np.asarray(values, dtype=np.float64)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from bastion.config.serve import DetectLayer, EnsembleLayer, ServeConfig, SqueezeLayer
@@ -72,6 +73,7 @@ class Guard:
         self.detector = detector
         self.calibration = calibration
         self.ensemble = ensemble if len(members) > 1 else None
+        self.fit_samples: int | None = None
         if (
             detector is not None
             and detector.mahalanobis is not None
@@ -112,13 +114,16 @@ class Guard:
         layer = config.layer("ensemble")
         if isinstance(layer, EnsembleLayer):
             ensemble = EnsembleDisagreement(max_disagreement=layer.options.max_disagreement)
-        return cls(
+        guard = cls(
             members=members,
             squeeze=squeeze,
             detector=detector,
             calibration=calibration,
             ensemble=ensemble,
         )
+        if isinstance(layer := config.layer("detect"), DetectLayer):
+            guard.fit_samples = layer.options.fit_samples
+        return guard
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -130,79 +135,87 @@ class Guard:
         num_classes: int,
         target_fpr: float,
         batch_size: int = 512,
+        fit_samples: int | None = None,
     ) -> Guard:
-        """Fit Mahalanobis on training features; set thresholds for ``target_fpr`` on val."""
+        """Fit Mahalanobis on training features; set thresholds for ``target_fpr`` on val.
+
+        Validation scores come from the very code path that serves requests, so the
+        thresholds mean the same thing at serving time.
+        """
         detector = self.detector
-        with torch.inference_mode():
-            if detector is not None and detector.mahalanobis is not None:
+        fit_samples = fit_samples if fit_samples is not None else self.fit_samples
+        if fit_samples is not None:
+            x_train, y_train = x_train[:fit_samples], y_train[:fit_samples]
+        if detector is not None and detector.mahalanobis is not None:
+            with torch.inference_mode():
                 feats = torch.cat(
                     [
                         self._features(self._transform(x_train[i : i + batch_size]))
                         for i in range(0, x_train.shape[0], batch_size)
                     ]
                 )
-                detector.mahalanobis.fit(feats, y_train, num_classes)
-            if detector is None and self.ensemble is None:
-                return self
-            raw: dict[str, list[Tensor]] = {}
-            disagreement: list[Tensor] = []
-            for i in range(0, x_val.shape[0], batch_size):
-                out = self._forward(self._transform(x_val[i : i + batch_size]))
-                for k, v in out.scores.items():
-                    raw.setdefault(k, []).append(v)
-                if out.disagreement is not None:
-                    disagreement.append(out.disagreement)
+            detector.mahalanobis.fit(feats, y_train, num_classes)
+        if detector is None and self.ensemble is None:
+            return self
+        outs = [self._forward(x_val[i : i + batch_size]) for i in range(0, len(x_val), batch_size)]
         if detector is not None:
-            detector.calibrate({k: torch.cat(v) for k, v in raw.items()}, fpr=target_fpr)
+            clean = {k: np.concatenate([o.scores[k] for o in outs]) for k in outs[0].scores}
+            detector.calibrate(clean, fpr=target_fpr)
         if self.ensemble is not None and self.ensemble.threshold is None:
-            clean = torch.cat(disagreement).double().numpy()
-            self.ensemble.threshold = fpr_threshold(clean, target_fpr)
+            clean_dis = np.concatenate([o.disagreement for o in outs if o.disagreement is not None])
+            self.ensemble.threshold = fpr_threshold(clean_dis, target_fpr)
         return self
 
     # ------------------------------------------------------------------ serving
     def __call__(self, x: Tensor) -> list[Verdict]:
         """Verdicts for a batch ``x`` of shape (N, *input_shape) in [0, 1]."""
-        with torch.inference_mode():
-            out = self._forward(self._transform(x))
-        probs = out.probs.double().numpy()
+        out = self._forward(x)
+        probs = out.probs
+        n = len(probs)
         confidence = probs.max(axis=1)
         abstained = (
-            self.calibration.abstain(out.probs).numpy()
+            confidence < self.calibration.abstain_below
             if self.calibration is not None
-            else np.zeros(len(probs), dtype=bool)
+            else np.zeros(n, dtype=bool)
         )
-        flagged = np.zeros(len(probs), dtype=bool)
-        reasons: list[list[str]] = [[] for _ in range(len(probs))]
-        scores: list[dict[str, float]] = [{} for _ in range(len(probs))]
+        flagged = np.zeros(n, dtype=bool)
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        scores: list[dict[str, float]] = [{} for _ in range(n)]
         if self.detector is not None:
             detection = self.detector.decide(out.scores)
             flagged |= detection.flagged
-            for i in range(len(probs)):
+            for i in range(n):
                 reasons[i].extend(detection.reasons[i])
-                scores[i].update({k: _finite(v[i]) for k, v in detection.scores.items()})
+                for k, v in detection.scores.items():
+                    scores[i][k] = _finite(v[i])
                 scores[i]["detect"] = _finite(detection.combined[i])
         if self.ensemble is not None and out.disagreement is not None:
-            ens_flag = self.ensemble.flag(out.disagreement).numpy()
+            threshold = self.ensemble.threshold
+            if threshold is None:
+                raise RuntimeError("set or fit the disagreement threshold before serving")
+            ens_flag = out.disagreement > threshold
             flagged |= ens_flag
-            for i in range(len(probs)):
-                scores[i]["ensemble_disagreement"] = _finite(out.disagreement[i].item())
+            for i in range(n):
+                scores[i]["ensemble_disagreement"] = _finite(out.disagreement[i])
                 if ens_flag[i]:
                     reasons[i].append("ensemble.disagreement")
-        for i in range(len(probs)):
+        labels = probs.argmax(axis=1)
+        verdicts = []
+        for i in range(n):
             if abstained[i]:
                 reasons[i].append("calibrate.low_confidence")
-        return [
-            Verdict(
-                index=int(probs[i].argmax()),
-                probabilities=[float(p) for p in probs[i]],
-                confidence=float(confidence[i]),
-                abstained=bool(abstained[i]),
-                flagged=bool(flagged[i]),
-                reasons=reasons[i],
-                scores=scores[i],
+            verdicts.append(
+                Verdict(
+                    index=int(labels[i]),
+                    probabilities=probs[i].tolist(),
+                    confidence=float(confidence[i]),
+                    abstained=bool(abstained[i]),
+                    flagged=bool(flagged[i]),
+                    reasons=reasons[i],
+                    scores=scores[i],
+                )
             )
-            for i in range(len(probs))
-        ]
+        return verdicts
 
     def differentiable_logits(self, x: Tensor) -> Tensor:
         """The served prediction as log-probabilities, attackable end to end (BPDA)."""
@@ -221,41 +234,56 @@ class Guard:
         return features
 
     def _forward(self, x: Tensor) -> _Outputs:
-        n = x.shape[0]
+        """One batched pass of the primary model (input + squeezed copies), then numpy.
+
+        Torch runs only the network; the scores on these tiny outputs are cheaper in numpy
+        than as a dozen torch ops of fixed per-op overhead.
+        """
         primary = self.members[0]
-        extra = self.detector.extra_inputs(x) if self.detector is not None else []
-        batch = torch.cat([x, *extra]) if extra else x
-        features = None
-        if self.detector is not None and self.detector.mahalanobis is not None:
-            all_features = self._features(batch)
-            all_logits = primary.head(all_features)  # type: ignore[operator]
-            features = all_features[:n]
-        else:
-            all_logits = primary(batch)
-        logits = all_logits[:n]
+        features_np = None
+        with torch.inference_mode():
+            x = self._transform(x)
+            n = x.shape[0]
+            extra = self.detector.extra_inputs(x) if self.detector is not None else []
+            batch = torch.cat([x, *extra]) if extra else x
+            if self.detector is not None and self.detector.mahalanobis is not None:
+                features = self._features(batch)
+                all_logits = primary.head(features)  # type: ignore[operator]
+                features_np = features[:n].numpy()
+            else:
+                all_logits = primary(batch)
+            others = [m(x).numpy() for m in self.members[1:]]
+        logits = all_logits.numpy().astype(np.float64)
         temperature = self.calibration.temperature if self.calibration is not None else 1.0
-        member_probs = [torch.softmax(logits / temperature, dim=1)]
-        member_probs += [torch.softmax(m(x) / temperature, dim=1) for m in self.members[1:]]
-        stacked = torch.stack(member_probs)
-        probs = stacked.mean(dim=0)
-        scores: dict[str, Tensor] = {}
+        member_probs = [_softmax(logits[:n] / temperature)]
+        member_probs += [_softmax(o.astype(np.float64) / temperature) for o in others]
+        stacked = np.stack(member_probs)
+        probs = stacked.mean(axis=0) if len(member_probs) > 1 else member_probs[0]
+        scores: dict[str, NDArray[np.float64]] = {}
         if self.detector is not None:
-            plain = torch.softmax(all_logits, dim=1)
-            squeezed = (
-                [plain[n * (j + 1) : n * (j + 2)] for j in range(len(extra))] if extra else []
+            plain = _softmax(logits)  # the detector compares untempered probabilities
+            squeezed = [plain[n * (j + 1) : n * (j + 2)] for j in range(len(extra))]
+            scores = self.detector.scores_numpy(
+                probs=plain[:n], squeezed_probs=squeezed, features=features_np
             )
-            scores = self.detector.raw_scores(
-                probs=plain[:n], squeezed_probs=squeezed, features=features
-            )
-        disagreement = EnsembleDisagreement.score(stacked) if self.ensemble is not None else None
+        disagreement = None
+        if self.ensemble is not None:
+            votes = stacked.argmax(axis=2)
+            disagreement = (votes != probs.argmax(axis=1)[None, :]).mean(axis=0)
         return _Outputs(probs=probs, scores=scores, disagreement=disagreement)
 
 
 @dataclass(frozen=True)
 class _Outputs:
-    probs: Tensor
-    scores: dict[str, Tensor]
-    disagreement: Tensor | None
+    probs: NDArray[np.float64]
+    scores: dict[str, NDArray[np.float64]]
+    disagreement: NDArray[np.float64] | None
+
+
+def _softmax(logits: NDArray[np.float64]) -> NDArray[np.float64]:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    out: NDArray[np.float64] = shifted / shifted.sum(axis=1, keepdims=True)
+    return out
 
 
 def _finite(value: float) -> float:

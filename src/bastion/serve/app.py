@@ -42,7 +42,7 @@ from bastion.serve.errors import error_response, install_handlers
 from bastion.serve.logs import ACCESS_LOGGER
 from bastion.serve.metrics import Metrics
 from bastion.serve.model import CalibrationData, ServedModel
-from bastion.serve.review import ReviewEntry, ReviewSink
+from bastion.serve.review import GroupCommit, ReviewEntry, ReviewSink
 from bastion.serve.schemas import (
     ErrorResponse,
     ModelInfo,
@@ -92,7 +92,7 @@ class _Service:
         self.model = model
         self.config = config
         self.guard = guard
-        self.review = review
+        self.review = GroupCommit(review) if review is not None else None
         self.metrics = Metrics()
         self.scale = input_scale(model.input_scaling)
         self.request_layers: list[ApiKeyCheck | BodySizeLimit | RateLimit] = []
@@ -183,7 +183,7 @@ class _Service:
                 )
                 for i in queued
             ]
-            await anyio.to_thread.run_sync(self.review.add, entries)
+            await self.review.add(entries)
         self._count(verdicts)
         state["n_inputs"] = len(verdicts)
         state["flagged"] = sum(v.flagged for v in verdicts)
@@ -379,7 +379,7 @@ def create_app(
 
     @app.get("/readyz", summary="Readiness: model loaded, detectors fitted, queue reachable")
     async def readyz(request: Request) -> JSONResponse:
-        ping = getattr(service.review, "ping", None)
+        ping = getattr(review, "ping", None)
         if callable(ping):
             try:
                 await anyio.to_thread.run_sync(ping)

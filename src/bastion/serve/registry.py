@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from bastion.errors import NotFoundError
-from bastion.registry import Registry
-from bastion.registry.review import ReviewQueue
+from bastion.registry import Registry, ReviewStatus
+from bastion.registry.db import Tx
+from bastion.registry.hashing import to_jsonable
+from bastion.registry.tables import ReviewItemRow
 from bastion.serve.model import ServedModel, load_model_dir
 from bastion.serve.review import ReviewEntry
 
@@ -21,24 +23,49 @@ __all__ = ["RegistryReviewSink", "load_version"]
 
 
 class RegistryReviewSink:
-    """A :class:`~bastion.serve.review.ReviewSink` over ``registry.review``."""
+    """A :class:`~bastion.serve.review.ReviewSink` over the registry's review queue.
 
-    def __init__(self, queue: ReviewQueue) -> None:
-        self.queue = queue
+    ``add`` writes all given entries in *one* audited transaction (the rows and audit
+    entries ``registry.review.add`` would write, one ``review.add`` entry per row), so a
+    group of concurrent requests costs one commit rather than one each.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     def add(self, entries: Sequence[ReviewEntry]) -> None:
-        for entry in entries:
-            self.queue.add(
-                entry.request_id,
-                inputs=entry.inputs,
-                outputs=entry.outputs,
-                scores=entry.scores,
-                reasons=entry.reasons,
-                model=entry.model,
-            )
+        if not entries:
+            return
+        rows = [
+            {
+                "request_id": e.request_id,
+                "model": e.model,
+                "inputs": to_jsonable(e.inputs, "review inputs"),
+                "outputs": to_jsonable(e.outputs, "review outputs"),
+                "scores": to_jsonable(dict(e.scores), "review scores"),
+                "reasons": [str(r) for r in e.reasons],
+            }
+            for e in entries
+        ]
+
+        def work(tx: Tx) -> None:
+            for row in rows:
+                tx.insert(
+                    ReviewItemRow(
+                        status=ReviewStatus.PENDING.value,
+                        label=None,
+                        labelled_by=None,
+                        labelled_at=None,
+                        created_at=tx.now,
+                        **row,
+                    ),
+                    "review.add",
+                )
+
+        self.registry.database.write(work)
 
     def ping(self) -> None:
-        self.queue.list(limit=1)
+        self.registry.review.list(limit=1)
 
 
 def load_version(registry: Registry, ref: str) -> tuple[ServedModel, dict[str, Any]]:

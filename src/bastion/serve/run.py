@@ -66,7 +66,7 @@ def build_app(spec: ServeSpec) -> FastAPI:
         config=spec.serve,
         calibration=calibration,
         keys=keys,
-        review=RegistryReviewSink(registry.review),
+        review=RegistryReviewSink(registry),
     )
 
 

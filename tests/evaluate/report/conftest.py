@@ -19,8 +19,13 @@ def _bins(ece: float) -> dict[str, Any]:
     count = [0] * 15
     for b, (c, a, n) in {14: (0.97, 0.9, 60), 10: (0.7, 0.6, 30), 6: (0.42, 0.5, 10)}.items():
         confidence[b], accuracy[b], count[b] = c, a, n
-    return {"ece": ece, "edges": edges, "confidence": confidence, "accuracy": accuracy,
-            "count": count}
+    return {
+        "ece": ece,
+        "edges": edges,
+        "confidence": confidence,
+        "accuracy": accuracy,
+        "count": count,
+    }
 
 
 def evaluation_dict(clean: float, robust: float, flags: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -34,10 +39,18 @@ def evaluation_dict(clean: float, robust: float, flags: tuple[str, ...] = ()) ->
         "classes": ["a", "b", "c"],
         "threat_model_fingerprint": "f" * 64,
         "attacks": [
-            {"label": "fgsm", "name": "fgsm", "robust_accuracy": robust + 0.1,
-             "cumulative_accuracy": robust + 0.1},
-            {"label": "pgd", "name": "pgd", "robust_accuracy": robust,
-             "cumulative_accuracy": robust},
+            {
+                "label": "fgsm",
+                "name": "fgsm",
+                "robust_accuracy": robust + 0.1,
+                "cumulative_accuracy": robust + 0.1,
+            },
+            {
+                "label": "pgd",
+                "name": "pgd",
+                "robust_accuracy": robust,
+                "cumulative_accuracy": robust,
+            },
         ],
         "calibration": {"clean": _bins(0.03), "adversarial": _bins(0.12)},
         "per_class": [
@@ -73,10 +86,20 @@ def tiny_report() -> Report:
         "verdict": "fail",
         "promote_to": "staging",
         "checks": [
-            {"name": "min_clean_accuracy", "passed": True, "reason": "clean 90% >= 80%",
-             "observed": 0.9, "threshold": 0.8},
-            {"name": "max_robust_drop", "passed": False, "reason": "robust <drop> too big",
-             "observed": 0.1, "threshold": 0.01},
+            {
+                "name": "min_clean_accuracy",
+                "passed": True,
+                "reason": "clean 90% >= 80%",
+                "observed": 0.9,
+                "threshold": 0.8,
+            },
+            {
+                "name": "max_robust_drop",
+                "passed": False,
+                "reason": "robust <drop> too big",
+                "observed": 0.1,
+                "threshold": 0.01,
+            },
         ],
     }
     return build_report(
@@ -86,8 +109,10 @@ def tiny_report() -> Report:
         threat_model=THREAT,
         dataset={"name": "synthetic", "fingerprint": "d" * 64},
         gate=gate,
-        lineage=[{"name": "tiny", "version": 1, "artifact_sha256": "1" * 64},
-                 {"name": "tiny", "version": 2, "parent_version": 1}],
+        lineage=[
+            {"name": "tiny", "version": 1, "artifact_sha256": "1" * 64},
+            {"name": "tiny", "version": 2, "parent_version": 1},
+        ],
         production={"model": "tiny:1", "evaluation": evaluation_dict(0.95, 0.5)},
         calibration={"temperature": 1.7},
         model=model,

@@ -30,8 +30,9 @@ def test_examples_show_clean_and_attacked_inputs(tiny_report: Report) -> None:
     assert grid is not None
     assert 0 < len(grid.sample_ids) <= 8
     assert all(100 <= i < 110 for i in grid.sample_ids)
-    flipped = [p != label for p, label in zip(grid.adversarial_predictions, grid.labels,
-                                               strict=True)]
+    flipped = [
+        p != label for p, label in zip(grid.adversarial_predictions, grid.labels, strict=True)
+    ]
     # a linear model at eps 0.2 on 8x8 inputs breaks; the grid shows broken points first
     assert flipped[0]
     assert grid.attacks[0] in {"fgsm", "pgd"}
@@ -42,12 +43,22 @@ def test_markdown_and_html_have_every_section(tiny_report: Report, tmp_path: Pat
     md = paths["markdown"].read_text()
     page = paths["html"].read_text()
     for text in (md, page):
-        for heading in ("Summary", "Gate", "Threat model", "Sanity flags", "Figures",
-                        "Per-class accuracy", "Calibration", "Lineage", "Dataset"):
+        for heading in (
+            "Summary",
+            "Gate",
+            "Threat model",
+            "Sanity flags",
+            "Figures",
+            "Per-class accuracy",
+            "Calibration",
+            "Lineage",
+            "Dataset",
+        ):
             assert heading in text
         assert "tiny:1" in text  # the production comparison column
         assert "black_box_stronger" in text
-        assert "90.00%" in text and "95.00%" in text
+        assert "90.00%" in text
+        assert "95.00%" in text
     # markdown links its PNGs, HTML inlines them (4 figures), nothing external
     for slug in ("robustness_curve", "reliability", "per_class", "examples"):
         assert (tmp_path / "r" / f"{slug}.png").read_bytes()[:4] == b"\x89PNG"
@@ -55,7 +66,9 @@ def test_markdown_and_html_have_every_section(tiny_report: Report, tmp_path: Pat
     inlined = page.split('src="data:image/png;base64,')[1:]
     assert len(inlined) == 4
     assert base64.b64decode(inlined[0].split('"')[0])[:4] == b"\x89PNG"
-    assert "http://" not in page and "https://" not in page
+    assert "http://" not in page
+    assert "https://" not in page
     # user-supplied text is escaped
-    assert "<drop>" not in page and "&lt;drop&gt;" in page
+    assert "<drop>" not in page
+    assert "&lt;drop&gt;" in page
     assert load_report(paths["json"]) == tiny_report
