@@ -84,9 +84,11 @@ def train(dataset: Dataset) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(0)
     model.train()
     for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+        order = torch.randperm(len(x), generator=generator)
+        for batch in order.split(batch_size):  # type: ignore[no-untyped-call]
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
     return model.eval()
@@ -100,7 +102,7 @@ def detection(dataset: Dataset, model: torch.nn.Module) -> dict[str, Any]:
     guard = Guard.from_config(config, members=[model]).fit(
         x_train=x_train, y_train=y_train, x_val=x_val, num_classes=10, target_fpr=TARGET_FPR
     )
-    pgd = attacks.create("pgd", eps=0.3, norm="linf", steps=40, seed=0)
+    pgd: Any = attacks.create("pgd", eps=0.3, norm="linf", steps=40, seed=0)
     x_adv = pgd(model, x_test, y_test)
     with torch.no_grad():
         clean_acc = float((model(x_test).argmax(1) == y_test).double().mean())
@@ -121,7 +123,7 @@ def detection(dataset: Dataset, model: torch.nn.Module) -> dict[str, Any]:
 
 def configurations() -> dict[str, ServeConfig]:
     common: dict[str, Any] = {"rate_limit": "1000000/minute"}
-    layers = {layer.name: layer for layer in default_layers()}
+    layers: dict[str, Any] = {layer.name: layer for layer in default_layers()}
     configs = {
         "bare": ServeConfig(layers=[], require_api_key=False, **common),
         "full": ServeConfig(**common),
@@ -296,7 +298,7 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
 
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         name: {
             "p50_ms": statistics.median(r["p50"]),
             "p99_ms": statistics.median(r["p99"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import pytest
 import torch
@@ -67,7 +68,8 @@ def test_guard_flags_ensemble_disagreement_and_fits_its_threshold(
     x_test, _ = digits.test.tensors()
     broken = copy.deepcopy(digits_cnn)
     with torch.no_grad():
-        broken.head.bias += torch.linspace(0, 50, broken.head.bias.numel())  # always says "9"
+        head = cast(torch.nn.Linear, broken.head)
+        head.bias.add_(torch.linspace(0, 50, head.bias.numel()))  # always says "9"
     config = ServeConfig(layers=[EnsembleLayer(name="ensemble")], detector_target_fpr=0.05)
     agreeing = Guard.from_config(config, members=[digits_cnn, copy.deepcopy(digits_cnn)])
     agreeing.fit(x_train=x_train, y_train=y_train, x_val=x_val, num_classes=10, target_fpr=0.05)
@@ -93,6 +95,6 @@ def test_differentiable_logits_follow_the_served_prediction(
     logits = guard.differentiable_logits(x)
     served = [v.probabilities for v in guard(x.detach())]
     torch.testing.assert_close(logits.exp().detach(), torch.tensor(served), rtol=0, atol=1e-5)
-    logits[:, 0].sum().backward()
+    logits[:, 0].sum().backward()  # type: ignore[no-untyped-call]
     assert x.grad is not None
     assert x.grad.abs().sum() > 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 import torch
 
 from bastion import attacks
+from bastion.attacks import ImageAttack
 from bastion.config.serve import DetectLayer, ServeConfig
 from bastion.data import Dataset
 from bastion.defend.detect import Detector, Mahalanobis, SqueezeDisagreement, fpr_threshold
@@ -81,7 +84,7 @@ def test_detector_catches_pgd_on_digits_at_the_target_fpr(
     guard = Guard.from_config(_detect_only(), members=[digits_cnn]).fit(
         x_train=x_train, y_train=y_train, x_val=x_val, num_classes=10, target_fpr=TARGET_FPR
     )
-    pgd = attacks.create("pgd", eps=0.3, norm="linf", steps=40, seed=0)
+    pgd = cast(ImageAttack, attacks.create("pgd", eps=0.3, norm="linf", steps=40, seed=0))
     x_adv = pgd(digits_cnn, x_test, y_test)
     with torch.no_grad():
         fooled = (digits_cnn(x_adv).argmax(1) != y_test).numpy()

@@ -34,6 +34,6 @@ def test_bpda_surrogate_is_squeeze_forward_identity_backward() -> None:
     x = torch.rand(1, 1, 8, 8, requires_grad=True)
     out = layer.differentiable(x)
     torch.testing.assert_close(out.detach(), layer(x.detach()), rtol=0, atol=1e-6)
-    out.sum().backward()
+    out.sum().backward()  # type: ignore[no-untyped-call]
     assert x.grad is not None
     assert torch.equal(x.grad, torch.ones_like(x))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from tests.serve.conftest import client, run
 
 from bastion import models
-from bastion.config.serve import EnsembleLayer, ServeConfig
+from bastion.config.serve import EnsembleLayer, EnsembleOptions, ServeConfig
 from bastion.data import Dataset
 from bastion.errors import ModelError, NotFoundError
 from bastion.registry import Registry
@@ -57,7 +57,7 @@ def test_an_ensemble_folder_serves_the_mean_and_reports_disagreement(
     other = models.build("small_cnn", input_shape=digits.input_shape, num_classes=10)
     other.load_state_dict(digits_cnn.state_dict())
     with torch.no_grad():
-        other.head.bias[3] += 8.0  # a member that leans towards "3"
+        cast(torch.nn.Linear, other.head).bias[3] += 8.0  # a member that leans towards "3"
     models.save(
         other,
         root / "members" / "b",
@@ -71,7 +71,10 @@ def test_an_ensemble_folder_serves_the_mean_and_reports_disagreement(
     assert served.is_ensemble
     app = create_app(
         model=served,
-        config=ServeConfig(layers=[EnsembleLayer(name="ensemble")], require_api_key=False),
+        config=ServeConfig(
+            layers=[EnsembleLayer(name="ensemble", options=EnsembleOptions(max_disagreement=0))],
+            require_api_key=False,
+        ),
         calibration=calibration,
         review=RegistryReviewSink(registry),
     )
@@ -86,9 +89,11 @@ def test_an_ensemble_folder_serves_the_mean_and_reports_disagreement(
     assert info["members"] == 2
     scores = [p["scores"]["ensemble_disagreement"] for p in answer["predictions"]]
     assert set(scores) <= {0.0, 0.5}
-    assert any(p["flagged"] for p in answer["predictions"])
-    flagged = [p for p in answer["predictions"] if p["flagged"]]
-    assert all("ensemble.disagreement" in p["reasons"] for p in flagged)
+    assert 0.5 in scores
+    for prediction, score in zip(answer["predictions"], scores, strict=True):
+        assert prediction["flagged"] == (score > 0)
+        assert ("ensemble.disagreement" in prediction["reasons"]) == (score > 0)
+    assert len(registry.review.list()) == sum(score > 0 for score in scores)
 
 
 def test_a_registry_version_is_served_with_its_lineage(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from fastapi import FastAPI
 from tests.serve.conftest import client, run
 
 from bastion import attacks
+from bastion.attacks import ImageAttack
 from bastion.config.serve import DetectLayer
 from bastion.data import Dataset
 from bastion.registry import Registry
@@ -26,7 +27,8 @@ def test_concurrent_flagged_requests_each_land_in_the_queue_once(
 ) -> None:
     app = make_app(layers=[DetectLayer(name="detect")], require_api_key=False)
     x, y = digits.test.tensors()
-    x_adv = attacks.create("pgd", eps=0.3, steps=20, seed=0)(digits_cnn, x[:60], y[:60])
+    pgd = cast(ImageAttack, attacks.create("pgd", eps=0.3, steps=20, seed=0))
+    x_adv = pgd(digits_cnn, x[:60], y[:60])
     flagged = [i for i, v in enumerate(app.state.service.guard(x_adv)) if v.flagged]
     assert len(flagged) >= N, "the detector should flag most PGD inputs"
     bodies = [{"input": (x_adv[i] * 16).tolist()} for i in flagged[:N]]

@@ -25,14 +25,22 @@ def state_equal(a: nn.Module, b: nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def write_config(folder: Path, recipe: str = "", epochs: int = 3, limit: int = 400) -> Path:
+def write_config(
+    folder: Path,
+    recipe: str = "",
+    *,
+    epochs: int = 3,
+    limit: int = 400,
+    lr: float = 0.003,
+    arguments: str = "{channels: [4, 8], hidden: 16}",
+) -> Path:
     """A Bastion YAML for a tiny digits run; ``recipe`` is the YAML body of its recipe."""
     body = textwrap.dedent(
         f"""\
         name: tiny
         data: {{name: digits, seed: 0, limit: {limit}}}
-        model: {{architecture: small_cnn, arguments: {{channels: [4, 8], hidden: 16}}}}
-        train: {{epochs: {epochs}, batch_size: 64, lr: 0.003, seed: 0}}
+        model: {{architecture: small_cnn, arguments: {arguments}}}
+        train: {{epochs: {epochs}, batch_size: 64, lr: {lr}, seed: 0}}
         threat_model:
           image:
             attacks:

@@ -27,7 +27,7 @@ awp: {gamma: 0.005}
 
 @pytest.mark.slow
 def test_two_ranks_end_identical_and_close_to_one_process(tmp_path: Path) -> None:
-    config = write_config(tmp_path, RECIPE, epochs=4, limit=900)
+    config = write_config(tmp_path, RECIPE, epochs=4, limit=900, lr=0.01, arguments="{}")
     out = tmp_path / "ddp"
     result = CliRunner().invoke(
         app, ["train", "--config", str(config), "--out", str(out), "--nproc", "2", "--no-progress"]

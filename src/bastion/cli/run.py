@@ -8,6 +8,7 @@ verdict), 1 on any Bastion error.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ def register(app: typer.Typer) -> None:
             False, "--promote-production", help="promote to production if the gate passes"
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars"),
+        summary: Path | None = typer.Option(
+            None, "--summary", help="also write run id, candidate, verdict and report as JSON"
+        ),
     ) -> None:
         """Train, attack, harden, calibrate, gate, register and report — resumably."""
         values = parse_overrides(overrides)
@@ -60,4 +64,18 @@ def register(app: typer.Typer) -> None:
             values["data.path"] = str(data_path)
         config = load_config(pipeline, overrides=values)
         result = run_pipeline(config, progress=progress, promote_production=production)
+        if summary is not None:
+            summary.write_text(
+                json.dumps(
+                    {
+                        "run_id": result.run_id,
+                        "candidate": result.candidate,
+                        "verdict": "pass" if result.passed else "fail",
+                        "stage": result.outputs["register"]["stage"],
+                        "report": str(result.report),
+                        "stages": {s.name: s.status.value for s in result.stages},
+                    },
+                    indent=2,
+                )
+            )
         typer.echo(f"report: {result.report}")

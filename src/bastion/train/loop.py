@@ -535,7 +535,7 @@ class _Trainer:
     def _check(self) -> Check:
         plan = self.plan
         attack = None
-        if plan.guard is not None and self.perturber is not None and plan.eps is not None:
+        if plan.mode is Mode.FGSM_RS and self.perturber is not None and plan.eps is not None:
             attack = self.perturber.method_attack(plan.eps, plan.seed)
         check = run_check(
             self.raw,

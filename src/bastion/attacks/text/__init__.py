@@ -2,7 +2,7 @@
 with an exact per-example query budget and an edit budget (see :mod:`.base`)."""
 
 from bastion.attacks.text.base import (
-    QueryBudgetExhausted,
+    QueryBudgetExhaustedError,
     QueryCounter,
     TextAttack,
     TextAttackResult,
@@ -11,7 +11,7 @@ from bastion.attacks.text.base import (
 )
 
 __all__ = [
-    "QueryBudgetExhausted",
+    "QueryBudgetExhaustedError",
     "QueryCounter",
     "TextAttack",
     "TextAttackResult",

@@ -42,7 +42,8 @@ def words_touched(original: str, perturbed: str, spans: list[tuple[int, int]] | 
     if not spans:
         return 0
     touched: set[int] = set()
-    for tag, i1, i2, _j1, _j2 in Levenshtein.opcodes(original, perturbed).as_list():
+    for op in Levenshtein.opcodes(original, perturbed):
+        tag, i1, i2 = str(op.tag), int(op.src_start), int(op.src_end)
         if tag == "equal":
             continue
         # The original characters [i1, i2) change; an insertion changes the gap at i1.

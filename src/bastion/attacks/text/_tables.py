@@ -50,9 +50,7 @@ _STAGGER = (0.0, 0.5, 0.75, 1.25)
 
 def _keyboard() -> dict[str, str]:
     """Each key's physical neighbours on a QWERTY keyboard (same row and the rows beside)."""
-    where = {
-        key: (r, c + _STAGGER[r]) for r, row in enumerate(_ROWS) for c, key in enumerate(row)
-    }
+    where = {key: (r, c + _STAGGER[r]) for r, row in enumerate(_ROWS) for c, key in enumerate(row)}
     out = {}
     for key, (r, x) in where.items():
         near = [

@@ -38,7 +38,7 @@ from bastion.attacks.text._edits import EditBudget, word_spans
 from bastion.errors import AttackError, BudgetViolation, ParameterError
 
 __all__ = [
-    "QueryBudgetExhausted",
+    "QueryBudgetExhaustedError",
     "QueryCounter",
     "TextAttack",
     "TextAttackResult",
@@ -54,7 +54,7 @@ class TextModel(Protocol):
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
 
 
-class QueryBudgetExhausted(AttackError):
+class QueryBudgetExhaustedError(AttackError):
     """A query would pass the per-example budget; the search stops with its best so far."""
 
 
@@ -62,7 +62,7 @@ class QueryCounter:
     """Counts the texts sent to ``model.predict_proba`` for one example; never passes ``budget``.
 
     Each distinct text costs one query the first time; repeats are served from a cache. A call
-    whose new texts would exceed the budget raises :class:`QueryBudgetExhausted` *before*
+    whose new texts would exceed the budget raises :class:`QueryBudgetExhaustedError` *before*
     anything reaches the model.
     """
 
@@ -84,7 +84,7 @@ class QueryCounter:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         new = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if len(new) > self.remaining:
-            raise QueryBudgetExhausted(
+            raise QueryBudgetExhaustedError(
                 f"{self._owner}: {len(new)} more queries would pass the budget of {self.budget}"
             )
         if new:
@@ -277,7 +277,8 @@ class TextAttack(Attack):
         bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
         if bad:
             raise AttackError(
-                f"{self.name}: texts must be strings; item {bad[0]} is {type(items[bad[0]]).__name__}"
+                f"{self.name}: texts must be strings; "
+                f"item {bad[0]} is {type(items[bad[0]]).__name__}"
             )
         array = np.asarray(labels)
         if array.shape != (len(items),) or (len(items) and array.dtype.kind not in "iu"):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bastion.attacks.text._edits import EditBudget, word_spans
-from bastion.attacks.text.base import QueryBudgetExhausted, QueryCounter
+from bastion.attacks.text.base import QueryBudgetExhaustedError, QueryCounter
 
 if TYPE_CHECKING:
     from bastion.attacks.text.base import TextAttack
@@ -108,7 +108,7 @@ class _State:
                 if better:
                     self.best_text, self.best_score, self.success = text, row[self.label], flipped
         if len(texts_sent) < len(texts):
-            raise QueryBudgetExhausted("budget reached")
+            raise QueryBudgetExhaustedError("budget reached")
         return scores
 
     def flipped(self, text: str) -> bool:
@@ -131,10 +131,8 @@ def search(
     state.best_score = float(clean[label])
     if prediction != label:
         return text, prediction
-    words = [
-        i for i, (s, e) in enumerate(state.spans) if attack._eligible(text[s:e])
-    ]
-    variants = {i: attack._variants(text[state.spans[i][0] : state.spans[i][1]], rng) for i in words}
+    words = [i for i, (s, e) in enumerate(state.spans) if attack._eligible(text[s:e])]
+    variants = {i: attack._variants(text[slice(*state.spans[i])], rng) for i in words}
     words = [i for i in words if variants[i]]
     try:
         if attack.search == "random":
@@ -143,8 +141,8 @@ def search(
         elif attack.ranking == "delete":
             _greedy_delete(state, words, variants, int(attack.candidates))
         else:
-            _greedy_perturb(state, words, variants, int(attack.candidates), rng)
-    except QueryBudgetExhausted:
+            _greedy_perturb(state, words, variants, int(attack.candidates))
+    except QueryBudgetExhaustedError:
         pass
     return state.best_text, prediction
 
@@ -175,11 +173,7 @@ def _greedy_delete(
 
 
 def _greedy_perturb(
-    state: _State,
-    words: list[int],
-    variants: dict[int, list[str]],
-    candidates: int,
-    rng: random.Random,
+    state: _State, words: list[int], variants: dict[int, list[str]], candidates: int
 ) -> None:
     base = state.best_score
     probes: list[int] = []
@@ -204,54 +198,8 @@ def _greedy_perturb(
     if state.success:
         return
     rest = [i for i in order if i not in changes] + [i for i in words if i not in probes]
-    import os
-    if os.environ.get("JOINT"):
-        # extend changes with further words (in rank order) while the budget allows
-        for i in rest:
-            trial = {**changes, i: variants[i][0]}
-            if state.allowed(state.render(trial)):
-                changes = trial
-        if len(changes) > len(chosen):
-            state.query([state.render(changes)])
-            score = _score(state, state.render(changes))
-        if state.success:
-            return
-        _joint_refine(state, variants, changes, score, rng)
-        return
-    _refine(state, list(changes) + rest, variants, candidates, changes=changes, score=score, first=1)
-
-
-def _joint_refine(
-    state: _State,
-    variants: dict[int, list[str]],
-    changes: dict[int, str],
-    score: float,
-    rng: random.Random,
-) -> None:
-    active = list(changes)
-    if not active:
-        return
-    step = 0
-    while True:
-        step += 1
-        fraction = 0.5 if step < 10 else 0.25 if step < 30 else 0.1
-        size = max(1, round(fraction * len(active)))
-        subset = rng.sample(active, min(size, len(active)))
-        trial = dict(changes)
-        for i in subset:
-            options = [v for v in variants[i] if v != changes[i]]
-            if options:
-                trial[i] = rng.choice(options)
-        candidate = state.render(trial)
-        if candidate == state.render(changes) or not state.allowed(candidate):
-            if step > 500:
-                return
-            continue
-        new = state.query([candidate])[0]
-        if new < score:
-            changes, score = trial, float(new)
-        if state.success:
-            return
+    order = list(changes) + rest
+    _refine(state, order, variants, candidates, changes=changes, score=score, first=1)
 
 
 def _shortest_flipping_prefix(

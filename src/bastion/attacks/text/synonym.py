@@ -63,9 +63,7 @@ class SynonymAttack(TextAttack):
         encoder().embed(texts)
 
     def _variants(self, word: str, rng: random.Random) -> list[str]:
-        found = encoder().neighbours(
-            word, int(self.candidates), float(self.min_word_similarity)
-        )
+        found = encoder().neighbours(word, int(self.candidates), float(self.min_word_similarity))
         return [_match_case(word, w) for w in found if w != word.lower()]
 
     def _admissible(self, original: str, candidate: str) -> bool:

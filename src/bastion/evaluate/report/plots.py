@@ -86,7 +86,7 @@ def per_class_chart(rows: Sequence[PerClass]) -> bytes:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy")
     ax.set_title("Per-class accuracy")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
     return _png(fig)
 
 
