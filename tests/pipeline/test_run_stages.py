@@ -33,7 +33,9 @@ def test_run_then_rerun_then_change_the_recipe(
     raw: dict[str, Any], config: BastionConfig, registry: Registry
 ) -> None:
     # -- first run: every stage runs, is recorded, and the outputs are registered
-    first = run_pipeline(config, registry=registry, console=_quiet(), progress=False)
+    first = run_pipeline(
+        config, registry=registry, console=_quiet(), progress=False, promote_production=True
+    )
 
     assert [s.status for s in first.stages] == [RunStatus.SUCCEEDED] * 9
     assert registry.runs.get(first.run_id).status is RunStatus.SUCCEEDED
@@ -44,7 +46,7 @@ def test_run_then_rerun_then_change_the_recipe(
     assert candidate.parent == baseline.ref
     assert first.candidate == candidate.ref
     assert first.passed, first.outputs["gate"]["decision"]["checks"]
-    assert candidate.stage is Stage.STAGING  # the policy's promote_to
+    assert candidate.stage is Stage.PRODUCTION  # asked for; the policy alone says staging
     # the fitted temperature travels with the registered artifact
     extra = models.read_spec(candidate.artifact_path).extra
     assert extra["temperature"] == first.outputs["calibrate"]["temperature"]
@@ -80,15 +82,11 @@ def test_run_then_rerun_then_change_the_recipe(
     versions = registry.models.list("tiny")
     assert [v.version for v in versions] == [1, 2, 3]
     assert versions[2].parent == "tiny:1"  # the same baseline, registered once
+    assert versions[2].stage is Stage.STAGING
+    # gated and reported against the version in production
+    decision = third.outputs["gate"]["decision"]
+    assert third.outputs["gate"]["production"] == "tiny:2"
+    assert any(c["name"] == "max_clean_drop" for c in decision["checks"])
+    report = json.loads(Path(third.outputs["report"]["json"]).read_text())
+    assert report["production"]["model"] == "tiny:2"
     assert registry.audit.verify().ok
-
-
-def test_without_recipe_the_baseline_is_the_candidate(
-    raw: dict[str, Any], registry: Registry
-) -> None:
-    del raw["recipe"]
-    result = run_pipeline(parse_config(raw), registry=registry, console=_quiet(), progress=False)
-    assert result.status("adversarial_training") is RunStatus.SKIPPED
-    (only,) = registry.models.list("tiny")
-    assert only.parent is None
-    assert models.read_spec(only.artifact_path).extra["temperature"] > 0

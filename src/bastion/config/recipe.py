@@ -161,13 +161,17 @@ class GuardConfig(Section):
     epoch's PGD check and roll back to the last good checkpoint with a safer attack (first
     a halved FGSM step, then 2-step PGD).
 
-    Collapse: PGD accuracy falls more than ``drop`` below the best earlier epoch, or the
-    training attack's accuracy exceeds PGD accuracy by more than ``gap``.
+    An epoch has collapsed when its PGD accuracy on the held-out batch
+
+    * fell more than ``drop`` below the best earlier epoch (Wong et al.'s criterion), or
+    * fell to at most ``fraction`` of that best while the training attack's own accuracy
+      is at least ``gap`` above it: the model beats its FGSM step and nothing else.
     """
 
     enabled: bool = True
     drop: float = Field(default=0.2, gt=0, le=1)
-    gap: float | None = Field(default=0.4, gt=0, le=1)
+    fraction: float = Field(default=0.25, ge=0, lt=1)
+    gap: float = Field(default=0.3, gt=0, le=1)
     max_rollbacks: int = Field(default=2, ge=0)
 
 

@@ -203,7 +203,7 @@ class _CharBagModule(nn.Module):
 
     def __init__(self, buckets: int, dim: int, hidden: int, num_classes: int) -> None:
         super().__init__()
-        self.embedding = nn.EmbeddingBag(buckets, dim, mode="sum", sparse=True)
+        self.embedding = nn.EmbeddingBag(buckets, dim, mode="sum")
         self.hidden = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, num_classes)
 
@@ -226,14 +226,14 @@ class CharBagNet:
         self,
         *,
         classes: Sequence[str] = ("ham", "spam"),
-        buckets: int = 2**16,
+        buckets: int = 2**14,
         dim: int = 32,
         hidden: int = 32,
         ngram_min: int = 2,
         ngram_max: int = 4,
-        epochs: int = 8,
-        batch_size: int = 64,
-        lr: float = 5e-3,
+        epochs: int = 6,
+        batch_size: int = 128,
+        lr: float = 1e-2,
         seed: int = 0,
     ) -> None:
         if buckets < 16 or dim < 1 or hidden < 1 or epochs < 1 or batch_size < 1 or lr <= 0:
@@ -285,14 +285,7 @@ class CharBagNet:
         self.module = self._module()
         counts = torch.bincount(y, minlength=len(self.classes)).clamp(min=1).float()
         loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(self.classes) * counts))
-        # The embedding table gets sparse gradients (only the rows a batch touches), the
-        # rest of the network dense ones: one optimiser of each kind.
-        embedding = list(self.module.embedding.parameters())
-        dense = [p for p in self.module.parameters() if all(p is not e for e in embedding)]
-        optimizers: list[torch.optim.Optimizer] = [
-            torch.optim.SparseAdam(embedding, lr=a["lr"]),
-            torch.optim.Adam(dense, lr=a["lr"]),
-        ]
+        optimizer = torch.optim.Adam(self.module.parameters(), lr=a["lr"])
         rows = sparse.csr_matrix(self._hasher.transform(items))
         generator = torch.Generator().manual_seed(a["seed"])
         self.module.train()
@@ -302,11 +295,9 @@ class CharBagNet:
                 batch = order[start : start + a["batch_size"]]
                 logits = self.module(*self._tensors(rows[batch]))
                 loss = loss_fn(logits, y[torch.from_numpy(batch)])
-                for optimizer in optimizers:
-                    optimizer.zero_grad()
+                optimizer.zero_grad()
                 loss.backward()
-                for optimizer in optimizers:
-                    optimizer.step()
+                optimizer.step()
         self.module.eval()
         return self
 

@@ -375,6 +375,13 @@ def _target_stage(ctx: StageContext, passed: bool) -> str | None:
     return None if target is PromoteTo.NONE else target.value
 
 
+def _moves_up(current: str, target: str) -> bool:
+    """A run only ever promotes: it never demotes a version someone moved further (a rerun
+    of the production version) nor revives an archived one."""
+    order = {"none": 0, "staging": 1, "production": 2}
+    return current in order and order[target] > order[current]
+
+
 def _register(ctx: StageContext, work: Path) -> dict[str, Any]:
     config = ctx.config
     snapshot = config.model_dump(mode="json")
@@ -428,7 +435,7 @@ def _register(ctx: StageContext, work: Path) -> dict[str, Any]:
         ]
     target = _target_stage(ctx, decision["verdict"] == "pass")
     version = ctx.registry.models.get(candidate.ref)
-    if target is not None and version.stage.value != target:
+    if target is not None and _moves_up(version.stage.value, target):
         version = ctx.registry.models.promote(
             candidate.ref, target, reason=f"gate passed (decision #{gates[0].id}) in bastion run"
         )

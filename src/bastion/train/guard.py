@@ -100,15 +100,22 @@ def assess(config: GuardConfig, state: GuardState, check: Check) -> str | None:
     """Why the epoch collapsed, or ``None`` if it looks healthy."""
     if check.pgd is None:
         return None
-    if state.best_pgd is not None and state.best_pgd - check.pgd > config.drop:
+    best = state.best_pgd
+    if best is None:
+        return None
+    if best - check.pgd > config.drop:
         return (
-            f"PGD accuracy on the held-out batch fell from {state.best_pgd:.3f} to "
-            f"{check.pgd:.3f} (more than {config.drop})"
+            f"PGD accuracy on the held-out batch fell from {best:.3f} to {check.pgd:.3f} "
+            f"(more than {config.drop})"
         )
-    gap = config.gap
-    if gap is not None and check.attack is not None and check.attack - check.pgd > gap:
+    attack = check.attack
+    if (
+        attack is not None
+        and check.pgd <= config.fraction * best
+        and attack - check.pgd >= config.gap
+    ):
         return (
-            f"training-attack accuracy {check.attack:.3f} exceeds PGD accuracy "
-            f"{check.pgd:.3f} by more than {config.gap}"
+            f"PGD accuracy on the held-out batch fell from {best:.3f} to {check.pgd:.3f} "
+            f"while the training attack's accuracy is {attack:.3f}"
         )
     return None

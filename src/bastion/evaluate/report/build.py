@@ -68,8 +68,8 @@ def build_report(
     model: nn.Module | None = None,
     test_data: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     classes: Sequence[str] = (),
-    curve_samples: int = 200,
-    example_samples: int = 64,
+    curve_samples: int = 100,
+    example_samples: int = 32,
 ) -> Report:
     """A report of ``evaluation`` (the record's ``to_dict()`` form).
 

@@ -112,7 +112,7 @@ def _figures(report: Report) -> list[tuple[str, str, bytes]]:
         caption = "Per-class clean and worst-case robust accuracy"
         out.append(("per_class", caption, plots.per_class_chart(report.per_class)))
     if examples is not None and examples.sample_ids:
-        caption = "Clean (top) and attacked (bottom) test inputs with predictions"
+        caption = "Clean (top) and attacked (bottom) test inputs with predictions (cheapened attacks)"
         out.append(("examples", caption, plots.example_grid(examples)))
     return out
 
