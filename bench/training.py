@@ -236,6 +236,41 @@ def table(results: dict[str, Outcome], s: Settings) -> str:
     return "\n".join(lines)
 
 
+def write(
+    out: Path, results: dict[str, Outcome], s: Settings, data: Dataset, argv: list[str] | None
+) -> None:
+    """The results so far as JSON at ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": "training",
+        "command": " ".join(["python bench/training.py", *(argv or sys.argv[1:])]),
+        "settings": dataclasses.asdict(s),
+        "eps": EPS,
+        "train_rows": len(data.train),
+        "test_rows": len(data.test),
+        "data_fingerprint": data.fingerprint,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "bastion": __version__,
+        "attack_library": attacks.LIBRARY_VERSION,
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "results": {
+            name: {
+                "seconds": o.seconds,
+                "median_seconds": statistics.median(o.seconds),
+                "clean_accuracy": o.clean,
+                "pgd50_accuracy": o.pgd50,
+                "suite_worst_case_accuracy": o.suite,
+                "notes": o.notes,
+            }
+            for name, o in results.items()
+        },
+        "table": table(results, s),
+    }
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run (1000 rows, 1 epoch)")
@@ -287,38 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"PGD-50 {outcome.pgd50:.3f}, suite {outcome.suite} {notes}",
                 flush=True,
             )
-    report = table(results, s)
+            done = {k: v for k, v in results.items() if v.seconds}
+            write(args.out, done, s, data, argv)  # partial results survive a killed run
     print()
-    print(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "benchmark": "training",
-        "command": " ".join(["python bench/training.py", *(argv or sys.argv[1:])]),
-        "settings": dataclasses.asdict(s),
-        "eps": EPS,
-        "train_rows": len(data.train),
-        "test_rows": len(data.test),
-        "data_fingerprint": data.fingerprint,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "bastion": __version__,
-        "attack_library": attacks.LIBRARY_VERSION,
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "results": {
-            name: {
-                "seconds": o.seconds,
-                "median_seconds": statistics.median(o.seconds),
-                "clean_accuracy": o.clean,
-                "pgd50_accuracy": o.pgd50,
-                "suite_worst_case_accuracy": o.suite,
-                "notes": o.notes,
-            }
-            for name, o in results.items()
-        },
-        "table": report,
-    }
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(table(results, s))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -4,6 +4,8 @@ codes CI relies on, and clear errors for bad input."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_run_then_gate_and_report(workdir: Path) -> None:
     config = workdir / "pipeline.yaml"
     config.write_text(yaml.safe_dump(_pipeline(workdir / ".bastion")))
@@ -70,6 +73,16 @@ def test_run_then_gate_and_report(workdir: Path) -> None:
     assert failed.exit_code == 1, failed.output
     assert "FAIL tiny:1" in failed.output
     assert failed.output.count("FAIL ") >= 3  # the verdict line and both failed checks
+
+    # through the real entry point too: CI reads the process's exit status
+    entry = [sys.executable, "-c", "from bastion.cli import main; main()"]
+    process = subprocess.run(
+        [*entry, "gate", "--candidate", "tiny:1", "--config", str(strict_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 1, process.stderr
 
     missing = RUNNER.invoke(app, ["gate", "--candidate", "tiny:7"])
     assert missing.exit_code == 2

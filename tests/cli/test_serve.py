@@ -157,6 +157,7 @@ def server(tmp_path: Path, digits_cnn_dir: Path) -> Iterator[tuple[str, str]]:
             process.wait()
 
 
+@pytest.mark.slow  # a real server process: imports torch, fits the detector (~20-40 s loaded)
 def test_serve_runs_under_uvicorn_on_loopback(server: tuple[str, str], digits: Dataset) -> None:
     base, token = server
     sample = (digits.test.x[0] * 16).tolist()

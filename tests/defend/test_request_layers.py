@@ -80,3 +80,19 @@ def test_rate_limit_refuses_bad_settings() -> None:
         RateLimit(rate="lots")
     with pytest.raises(ServeError, match="storage"):
         RateLimit(rate="1/second", storage_url="nosuch://x")
+
+
+def test_memory_rate_limit_prunes_inline_without_a_thread_per_request() -> None:
+    import threading
+    import time
+
+    limit = RateLimit(rate="1000/second")
+    before = threading.active_count()
+    for _ in range(200):
+        limit.check("a")
+        time.sleep(0.0002)
+    assert threading.active_count() <= before
+    time.sleep(1.05)  # every entry has expired; the next hit prunes them
+    limit.check("a")
+    events = limit.storage.events  # type: ignore[attr-defined]
+    assert sum(len(v) for v in events.values()) == 1

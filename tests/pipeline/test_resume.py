@@ -102,6 +102,7 @@ def test_sigkill_inside_training_then_rerun_resumes(
         _assert_one_clean_set_of_records(registry)
 
 
+@pytest.mark.slow
 def test_crash_between_registry_writes_is_finished_by_the_next_run(
     config: BastionConfig, registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from bastion import models
@@ -29,6 +30,7 @@ def _quiet() -> Console:
     return Console(file=io.StringIO(), width=120)
 
 
+@pytest.mark.slow
 def test_run_then_rerun_then_change_the_recipe(
     raw: dict[str, Any], config: BastionConfig, registry: Registry
 ) -> None:

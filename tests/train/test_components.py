@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bastion import attacks
+from bastion.attacks.image.pgd import PGD
 from bastion.config import RecipeConfig, TrainConfig
 from bastion.config.recipe import GuardConfig
 from bastion.data import Dataset
@@ -47,7 +47,7 @@ def test_training_pgd_returns_the_last_iterate_not_the_first_fooling_one(
     """Why training has its own PGD: the library's stops at the boundary (for accuracy),
     training wants the loss maximiser."""
     x, y = batch
-    library = attacks.create("pgd", eps=0.2, steps=10, seed=0)(digits_cnn, x, y)
+    library = PGD(eps=0.2, steps=10, seed=0)(digits_cnn, x, y)
     madry = MadryPGD(eps=0.2, steps=10, seed=0)(digits_cnn, x, y)
     assert (madry - x).abs().max() <= 0.2 + 1e-6
     assert float(_ce(digits_cnn, madry, y).mean()) > 2 * float(_ce(digits_cnn, library, y).mean())

@@ -114,6 +114,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(
             signal.raise_signal(signal.SIGINT)
 
     out = tmp_path / "run"
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         fit(
             tiny_model(),
@@ -124,7 +125,7 @@ def test_ctrl_c_saves_and_resume_matches_an_uninterrupted_run(
             progress=False,
             on_step=press_ctrl_c,
         )
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler  # the caller's handler is back
     saved = ckpt.load_checkpoint(out / "checkpoints" / ckpt.INTERRUPTED)
     assert (saved["epoch"], saved["step"]) == (1, 2)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

@@ -7,6 +7,7 @@ evaluation, bad policy file, registry error) — so a CI job can tell "worse" fr
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -46,7 +47,8 @@ def register(app: typer.Typer) -> None:
                 registry.close()
         except BastionError as exc:
             typer.echo(f"{type(exc).__name__}: {exc}", err=True)
-            raise typer.Exit(EXIT_ERROR) from exc
+            # SystemExit, not typer.Exit: the exit status must survive non-standalone mode
+            sys.exit(EXIT_ERROR)
         colour = "green" if decision.passed else "red"
         against = (decision.production is not None and row.baseline) or "no production version"
         console.print(
@@ -55,4 +57,4 @@ def register(app: typer.Typer) -> None:
         )
         for reason in decision.reasons:
             console.print(f"  {reason}", markup=False, highlight=False)
-        raise typer.Exit(EXIT_PASS if decision.passed else EXIT_FAIL)
+        sys.exit(EXIT_PASS if decision.passed else EXIT_FAIL)

@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from bastion.attacks.base import Attack, Modality, Norm
 from bastion.attacks.params import Boolean, Interval, OneOf, Optional, Param
 from bastion.attacks.text._edits import EditBudget, word_spans
+from bastion.attacks.text._tables import STOPWORDS
 from bastion.errors import AttackError, BudgetViolation, ParameterError
 
 __all__ = [
@@ -195,7 +195,7 @@ class TextAttack(Attack):
             "word importance from perturbing each word (its first variant) or deleting it",
         ),
         "candidates": Param(Interval(int, 1, 32), 4, "variants tried per word, at most"),
-        "skip_stopwords": Param(Boolean(), True, "leave English stop words alone"),
+        "skip_stopwords": Param(Boolean(), True, "leave English function words alone"),
     }
 
     def _check(self) -> None:
@@ -234,9 +234,13 @@ class TextAttack(Attack):
         """Whether ``candidate`` (a whole text) may be sent to the model. Default: always."""
         return True
 
+    def _admissible_many(self, original: str, candidates: list[str]) -> list[bool]:
+        """:meth:`_admissible` for several candidates (override to batch a costly check)."""
+        return [self._admissible(original, c) for c in candidates]
+
     def _eligible(self, word: str) -> bool:
         """Whether the search may perturb ``word``."""
-        return not (self.skip_stopwords and word.casefold() in ENGLISH_STOP_WORDS)
+        return not (self.skip_stopwords and word.casefold() in STOPWORDS)
 
     def _prepare(self, texts: list[str]) -> None:
         """Hook run once per call before the search (e.g. to embed all texts at once)."""

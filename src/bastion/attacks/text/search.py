@@ -73,11 +73,15 @@ class _State:
         return out
 
     def allowed(self, candidate: str) -> bool:
-        return (
-            candidate != self.text
-            and self.budget.allows(candidate)
-            and self.attack._admissible(self.text, candidate)
-        )
+        return self.admissible([candidate])[0]
+
+    def admissible(self, candidates: list[str]) -> list[bool]:
+        """Which candidates are new, inside the edit budget and pass the attack's constraint
+        (checked for all of them at once, so a costly constraint can batch its work)."""
+        inside = [c != self.text and self.budget.allows(c) for c in candidates]
+        checked = [c for c, ok in zip(candidates, inside, strict=True) if ok]
+        verdicts = iter(self.attack._admissible_many(self.text, checked) if checked else [])
+        return [ok and next(verdicts) for ok in inside]
 
     def query(self, texts: list[str]) -> np.ndarray:
         """Scores (probability of the true label) of ``texts``; tracks the best and success.
@@ -176,13 +180,10 @@ def _greedy_perturb(
     state: _State, words: list[int], variants: dict[int, list[str]], candidates: int
 ) -> None:
     base = state.best_score
-    probes: list[int] = []
-    texts: list[str] = []
-    for i in words:
-        candidate = state.render({i: variants[i][0]})
-        if state.allowed(candidate):
-            probes.append(i)
-            texts.append(candidate)
+    rendered = [state.render({i: variants[i][0]}) for i in words]
+    keep = state.admissible(rendered)
+    probes = [i for i, ok in zip(words, keep, strict=True) if ok]
+    texts = [t for t, ok in zip(rendered, keep, strict=True) if ok]
     scores = state.query(texts)
     if state.success:
         return
@@ -257,13 +258,11 @@ def _refine(
     """
     for i in order:
         start = first if i in changes else 0
-        texts = []
-        picks = []
-        for variant in variants[i][start:candidates]:
-            candidate = state.render({**changes, i: variant})
-            if state.allowed(candidate):
-                texts.append(candidate)
-                picks.append(variant)
+        tried = variants[i][start:candidates]
+        rendered = [state.render({**changes, i: variant}) for variant in tried]
+        keep = state.admissible(rendered)
+        texts = [t for t, ok in zip(rendered, keep, strict=True) if ok]
+        picks = [v for v, ok in zip(tried, keep, strict=True) if ok]
         if not texts:
             continue
         scores = state.query(texts)

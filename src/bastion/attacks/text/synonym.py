@@ -67,4 +67,9 @@ class SynonymAttack(TextAttack):
         return [_match_case(word, w) for w in found if w != word.lower()]
 
     def _admissible(self, original: str, candidate: str) -> bool:
-        return encoder().similarity(original, candidate) >= float(self.min_sentence_similarity)
+        return self._admissible_many(original, [candidate])[0]
+
+    def _admissible_many(self, original: str, candidates: list[str]) -> list[bool]:
+        vectors = encoder().embed([original, *candidates])
+        similarity = vectors[1:] @ vectors[0]
+        return [bool(s >= float(self.min_sentence_similarity)) for s in similarity]
