@@ -214,11 +214,12 @@ def measure(model: nn.Module, data: Dataset, s: Settings, outcome: Outcome) -> N
 # --- report -------------------------------------------------------------------------------
 
 
-def table(results: dict[str, Outcome], s: Settings) -> str:
+def table(results: dict[str, Outcome], s: Settings, data: Dataset) -> str:
     art = results.get("art_madry_pgd")
     art_time = statistics.median(art.seconds) if art and art.seconds else None
     lines = [
-        f"MNIST 8000/2000, small_cnn, L∞ ε = {EPS}, {s.epochs} epochs, batch {s.batch_size}, "
+        f"MNIST {len(data.train)} train / {len(data.test)} test, small_cnn, L∞ ε = {EPS}, "
+        f"{s.epochs} epochs, batch {s.batch_size}, "
         f"Adam lr {s.lr}, PGD-{s.steps} for PGD-AT/TRADES/AWP/ART, "
         f"torch threads {torch.get_num_threads()}",
         "",
@@ -266,7 +267,7 @@ def write(
             }
             for name, o in results.items()
         },
-        "table": table(results, s),
+        "table": table(results, s, data),
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
 
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             done = {k: v for k, v in results.items() if v.seconds}
             write(args.out, done, s, data, argv)  # partial results survive a killed run
     print()
-    print(table(results, s))
+    print(table(results, s, data))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -17,12 +17,13 @@ from bastion.config import BastionConfig, parse_config
 from bastion.pipeline import run_pipeline
 from bastion.registry import Registry, RunStatus, Stage
 
-TRAINED = (
+CACHED = (
     "baseline",
     "evaluate_baseline",
     "adversarial_training",
     "calibrate",
     "evaluate_candidate",
+    "report",
 )
 
 
@@ -65,7 +66,7 @@ def test_run_then_rerun_then_change_the_recipe(
     second = run_pipeline(config, registry=registry, console=_quiet(), progress=False)
     assert second.run_id != first.run_id
     recorded = {s.name: s.status for s in registry.runs.stages(second.run_id)}
-    for name in TRAINED:
+    for name in CACHED:
         assert second.status(name) is RunStatus.REUSED, name
         assert recorded[name] is RunStatus.REUSED, name
     assert second.candidate == first.candidate

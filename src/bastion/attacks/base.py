@@ -6,7 +6,8 @@ parameter table; it is built with keyword arguments only (validated against the 
 called as ``attack(model, x, y) -> x_adv``. The image base call additionally
 
 * checks that ``x`` is a float batch in [0, 1] and ``y`` matching integer labels,
-* puts the model in eval mode for the attack and restores its previous mode afterwards,
+* puts the model in eval mode for the attack and restores every submodule's previous mode
+  afterwards,
 * draws all randomness from a private generator seeded by the ``seed`` parameter, so that the
   same attack on the same inputs gives the same result and global RNG state is untouched,
 * never writes to ``x`` (the algorithm gets a detached copy) nor to the model's parameters or
@@ -168,23 +169,23 @@ class ImageAttack(Attack):
         """The adversarial batch for ``(x, y)``: same shape and dtype as ``x``, in [0, 1] and
         inside the budget. ``x`` is (N, ...) floats in [0, 1]; ``y`` (N,) integer labels."""
         _check_batch(self.name, x, y)
-        module = model if isinstance(model, nn.Module) else None
-        was_training = module.training if module is not None else False
+        # every submodule's own flag: a model may train with some layers frozen in eval mode
+        modes = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
         # Autograd must work even when the caller evaluates under inference mode.
         with torch.inference_mode(False):
             x_own = x.detach().clone()
             if x.shape[0] == 0:
                 return x_own
             y_own = y.detach().to(torch.int64).clone()
-            if module is not None:
-                module.eval()
+            if isinstance(model, nn.Module):
+                model.eval()
             try:
                 generator = torch.Generator(device=x.device)
                 generator.manual_seed(int(self.seed))
                 x_adv = self._perturb(model, x_own, y_own, generator)
-            finally:
-                if module is not None:
-                    module.train(was_training)
+            finally:  # the flags exactly as they were, whatever train() overrides do
+                for m, training in modes:
+                    m.training = training
             x_adv = x_adv.detach()
         self.verify(x, x_adv)
         return x_adv

@@ -10,8 +10,10 @@ Steps, in order (each can be switched off):
 4. confusable folding — look-alike letters from other scripts (Cyrillic ``а``, Greek ``ο``
    ...) become the ASCII letter they imitate (Unicode TR39 data, the same table the
    homoglyph attack draws from: :mod:`bastion.attacks.text._tables`);
-5. leetspeak — inside a word that has at least one letter, ``4 3 1 0 5 7`` become
-   ``a e i o s t``; numbers (words without letters) are left alone;
+5. leetspeak — inside a word with at least as many letters as leet digits, ``4 3 1 0 5 7``
+   become ``a e i o s t`` (``FR33`` → ``free``); numbers, even with a stray letter
+   (``087124o2972``), are left alone — otherwise one typo could turn a whole phone number
+   into letters and hand the attacker a large change of features for one edit;
 6. punctuation between letters (``fr.ee``, ``c-a-s-h``) is removed;
 7. runs of three or more equal characters collapse to two (``freeeee`` → ``free``);
 8. runs of whitespace become one space; leading and trailing space go.
@@ -51,7 +53,9 @@ _LEET = str.maketrans(LEET_INVERSE)
 
 def _leet_word(match: re.Match[str]) -> str:
     word = match.group(0)
-    return word.translate(_LEET) if _LETTER.search(word) else word
+    letters = len(_LETTER.findall(word))
+    digits = sum(c in LEET_INVERSE for c in word)
+    return word.translate(_LEET) if letters and letters >= digits else word
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -247,7 +247,7 @@ def _run_stage(
 
 def _still_there(output: Mapping[str, Any]) -> bool:
     """A cached result is only usable while the files it points at exist."""
-    for key in ("artifact", "record"):
+    for key in ("artifact", "record", "html"):
         value = output.get(key)
         if value is not None and not Path(value).exists():
             return False

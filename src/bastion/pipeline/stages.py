@@ -451,6 +451,17 @@ def _register(ctx: StageContext, work: Path) -> dict[str, Any]:
     }
 
 
+def _report_inputs(ctx: StageContext) -> Mapping[str, Any]:
+    """The report shows the registered candidate, its evaluation and gate decision and the
+    version in production: the same rows give the same report."""
+    registered = {k: v for k, v in ctx.outputs["register"].items() if k != "summary"}
+    return {
+        "register": registered,
+        "production": ctx.outputs["gate"]["production"],
+        "code": _code_identity(),
+    }
+
+
 def _report(ctx: StageContext, work: Path) -> dict[str, Any]:
     ref = ctx.outputs["register"]["candidate"]
     paths = write_version_report(ctx.registry, ref, ctx.home, dataset=ctx.data())
@@ -486,5 +497,5 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage("gate", "Gate", _gate_inputs, _gate, cacheable=False),
     Stage("register", "Register", lambda ctx: {}, _register, cacheable=False),
-    Stage("report", "Report", lambda ctx: {}, _report, cacheable=False),
+    Stage("report", "Report", _report_inputs, _report),
 )

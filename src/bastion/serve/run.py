@@ -29,6 +29,7 @@ from bastion.serve.registry import RegistryReviewSink, load_version
 __all__ = ["ENV_SPEC", "ServeSpec", "app_from_env", "build_app", "run"]
 
 ENV_SPEC = "BASTION_SERVE_SPEC"
+_WORKER_START_S = 120
 
 
 class ServeSpec(BaseModel):

@@ -298,6 +298,11 @@ class _Trainer:
                 "dataset %r has no validation split; holding out %d training rows", ds.name, hold
             )
             x, y, xv, yv = x[:-hold], y[:-hold], x[-hold:], y[-hold:]
+            if len(y) == 0:
+                raise TrainingError(
+                    f"dataset {ds.name!r} has {hold} training row(s) and no validation split: "
+                    "nothing is left to train on after holding out the check batch"
+                )
         n = min(plan.check.samples, len(yv))
         self.x_train, self.y_train = x, y
         self.x_check, self.y_check = xv[:n].to(self.device), yv[:n].to(self.device)

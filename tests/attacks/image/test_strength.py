@@ -125,3 +125,32 @@ def test_square_fools_a_model_whose_backward_raises(
     assert accuracy(digits_cnn, start_only, y) >= 0.9
     x_adv = attacks.create("square", eps=0.2, n_queries=300)(model, x, y)
     assert accuracy(digits_cnn, x_adv, y) <= 0.1
+
+
+class CountingRows(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.rows = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.rows += x.shape[0]
+        out: Tensor = self.inner(x)
+        return out
+
+
+def test_pgd_early_exit_saves_work_without_changing_the_result(
+    digits_cnn: nn.Module, points: tuple[Tensor, Tensor]
+) -> None:
+    x, y = points
+    results, rows = {}, {}
+    for early_exit in (True, False):
+        model = CountingRows(digits_cnn)
+        attack = attacks.create("pgd", eps=0.15, steps=10, early_exit=early_exit)
+        results[early_exit] = correct(digits_cnn, attack(model, x, y), y)
+        rows[early_exit] = model.rows
+    # samples never interact, so the same samples are fooled (up to float noise from
+    # different batch shapes, which may flip a rare near-tie)
+    assert int((results[True] != results[False]).sum()) <= 1
+    assert rows[False] == 10 * len(x)
+    assert rows[True] < 0.7 * rows[False]

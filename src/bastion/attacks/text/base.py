@@ -195,6 +195,11 @@ class TextAttack(Attack):
             "word importance from perturbing each word (its first variant) or deleting it",
         ),
         "candidates": Param(Interval(int, 1, 32), 4, "variants tried per word, at most"),
+        "group_size": Param(
+            Interval(int, 1, 16),
+            1,
+            "ranking='perturb': neighbouring words probed together (fewer ranking queries)",
+        ),
         "skip_stopwords": Param(Boolean(), True, "leave English function words alone"),
     }
 

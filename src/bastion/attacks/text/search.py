@@ -145,7 +145,9 @@ def search(
         elif attack.ranking == "delete":
             _greedy_delete(state, words, variants, int(attack.candidates))
         else:
-            _greedy_perturb(state, words, variants, int(attack.candidates))
+            _greedy_perturb(
+                state, words, variants, int(attack.candidates), int(attack.group_size)
+            )
     except QueryBudgetExhaustedError:
         pass
     return state.best_text, prediction
@@ -177,19 +179,25 @@ def _greedy_delete(
 
 
 def _greedy_perturb(
-    state: _State, words: list[int], variants: dict[int, list[str]], candidates: int
+    state: _State,
+    words: list[int],
+    variants: dict[int, list[str]],
+    candidates: int,
+    group_size: int,
 ) -> None:
     base = state.best_score
-    rendered = [state.render({i: variants[i][0]}) for i in words]
+    # Probe groups of ``group_size`` neighbouring words at once (1: every word alone).
+    groups = [words[k : k + group_size] for k in range(0, len(words), group_size)]
+    rendered = [state.render({i: variants[i][0] for i in group}) for group in groups]
     keep = state.admissible(rendered)
-    probes = [i for i, ok in zip(words, keep, strict=True) if ok]
+    probes = [g for g, ok in zip(groups, keep, strict=True) if ok]
     texts = [t for t, ok in zip(rendered, keep, strict=True) if ok]
     scores = state.query(texts)
     if state.success:
         return
     gains = base - scores
-    order = [probes[k] for k in np.argsort(-gains, kind="stable")]
-    helpful = [probes[k] for k in np.argsort(-gains, kind="stable") if gains[k] > 0]
+    ranked = [probes[k] for k in np.argsort(-gains, kind="stable")]
+    helpful = [i for k in np.argsort(-gains, kind="stable") if gains[k] > 0 for i in probes[k]]
     # The longest prefix of helpful changes (in rank order) that fits the edit budget.
     chosen: list[int] = []
     for i in helpful:
@@ -198,7 +206,9 @@ def _greedy_perturb(
     changes, score = _shortest_flipping_prefix(state, chosen, variants)
     if state.success:
         return
-    rest = [i for i in order if i not in changes] + [i for i in words if i not in probes]
+    probed = {i for group in probes for i in group}
+    rest = [i for group in ranked for i in group if i not in changes]
+    rest += [i for i in words if i not in probed]
     order = list(changes) + rest
     _refine(state, order, variants, candidates, changes=changes, score=score, first=1)
 

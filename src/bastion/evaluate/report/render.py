@@ -112,7 +112,9 @@ def _figures(report: Report) -> list[tuple[str, str, bytes]]:
         caption = "Per-class clean and worst-case robust accuracy"
         out.append(("per_class", caption, plots.per_class_chart(report.per_class)))
     if examples is not None and examples.sample_ids:
-        caption = "Clean (top) and attacked (bottom) test inputs with predictions (cheapened attacks)"
+        caption = (
+            "Clean (top) and attacked (bottom) test inputs with predictions (cheapened attacks)"
+        )
         out.append(("examples", caption, plots.example_grid(examples)))
     return out
 
@@ -138,7 +140,10 @@ def _sections(report: Report) -> dict[str, Any]:
         for spec in (section or {}).get("attacks", []):
             params = ", ".join(f"{k}={v}" for k, v in sorted(spec.get("params", {}).items()))
             attacks.append((channel, spec.get("label") or spec["name"], spec["name"], params))
-    flags = gate_metrics(report.evaluation).flags
+    flags = [
+        f"{flag.get('code')}: {flag.get('message', '')}" if isinstance(flag, Mapping) else str(flag)
+        for flag in report.evaluation.get("flags") or []
+    ] or list(gate_metrics(report.evaluation).flags)
     lineage = [
         (
             row.get("name", ""),
