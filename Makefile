@@ -4,7 +4,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SHARED  ?= ../shared/data
-export OMP_NUM_THREADS ?= 2
+# One thread: on a shared or busy 2-core box, torch's spinning threads cost more than they give.
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: demo test test-fast lint typecheck bench-deps bench clean
 
@@ -35,7 +36,7 @@ test-fast: $(STAMP)
 bench-deps: $(STAMP)
 	# --no-deps: the peers must not replace the CPU build of torch.
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1 adversarial-robustness-toolbox==1.20.1
-	$(BIN)/python -m pip install --quiet requests
+	$(BIN)/python -m pip install --quiet requests six tqdm
 
 bench: bench-deps
 	BASTION_SHARED_DATA=$(SHARED) $(BIN)/python bench/attacks.py

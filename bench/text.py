@@ -12,8 +12,9 @@ What runs:
    1,115 test messages) and Bastion's TF-IDF (char 2–5-grams) + logistic-regression filter;
 2. on every spam message of the test split, interleaved per message (A B C, B C A, ...):
    TextAttack's ``DeepWordBugGao2018`` recipe (its four character swaps, greedy
-   word-importance search, Levenshtein ≤ 30, NLTK stop words, no query limit), Bastion's ``text_char`` (greedy,
-   ``max_queries`` and ``max_edit_fraction`` below), and a plain random-edit baseline
+   word-importance search, Levenshtein ≤ 30, NLTK stop words, no query limit), Bastion's
+   ``text_char`` (greedy, words probed in pairs, ``max_queries`` and ``max_edit_fraction``
+   below), and a plain random-edit baseline
    (``text_char`` with ``search="random"``). Every model query of every contender passes
    through one counting wrapper, so queries are measured the same way for all;
 3. the hardened filter (sanitiser + adversarial data augmentation against the sanitised
@@ -250,6 +251,7 @@ def main() -> None:
         "operation": "mixed",
         "edits_per_word": 2,
         "candidates": 4,
+        "group_size": 2,
         "max_queries": args.max_queries,
         "max_edit_fraction": args.max_edit_fraction,
         "seed": 0,

@@ -30,8 +30,11 @@ machine hits all of them alike; the table shows medians and the ratio to ART's m
 
 Usage (ART comes from the ``bench`` extra, ``make bench-deps``)::
 
-    python bench/training.py              # full run (tens of minutes on 2 shared cores)
-    python bench/training.py --quick      # smoke run: 1000 rows, 1 epoch, 200 test points
+    python bench/training.py --threads 1 --suite-samples 1000   # the recorded full run
+    python bench/training.py --quick --threads 1                 # smoke run, a few minutes
+
+On a machine whose cores are shared, ``--threads 1`` avoids oversubscription, which slows
+every contender several-fold. The full run takes hours on two shared CPU cores.
 
 Writes ``bench/results/training.json`` (``--out``) and prints a Markdown table.
 """

@@ -19,8 +19,8 @@ def test_unknown_parameter_message_lists_the_parameters() -> None:
     with pytest.raises(UnknownParameterError) as info:
         attacks.create("pgd", epss=0.1)
     assert str(info.value) == (
-        "pgd has no parameter 'epss' (did you mean 'eps'?); its parameters are eps, loss, "
-        "norm, random_start, restarts, seed, step_size, steps"
+        "pgd has no parameter 'epss' (did you mean 'eps'?); its parameters are early_exit, "
+        "eps, loss, norm, random_start, restarts, seed, step_size, steps"
     )
     assert isinstance(info.value, ParameterError)
     assert info.value.param == "epss"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 
@@ -94,5 +95,5 @@ def test_memory_rate_limit_prunes_inline_without_a_thread_per_request() -> None:
     assert threading.active_count() <= before
     time.sleep(1.05)  # every entry has expired; the next hit prunes them
     limit.check("a")
-    events = limit.storage.events  # type: ignore[attr-defined]
+    events = cast(Any, limit.storage).events
     assert sum(len(v) for v in events.values()) == 1

@@ -39,7 +39,7 @@ for _module in (_attacks, _evaluate, _run, _gate, _report, _serve, _train, _mode
 def main() -> None:
     """Entry point: run the app, translating Bastion's errors into one line and exit 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except BastionError as exc:
         typer.echo(f"{type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
@@ -55,3 +55,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

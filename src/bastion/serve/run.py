@@ -8,8 +8,10 @@ the environment (``BASTION_SERVE_SPEC``) through the :func:`app_from_env` factor
 
 from __future__ import annotations
 
-import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from bastion.serve.registry import RegistryReviewSink, load_version
 __all__ = ["ENV_SPEC", "ServeSpec", "app_from_env", "build_app", "run"]
 
 ENV_SPEC = "BASTION_SERVE_SPEC"
-_WORKER_START_S = 120
+_WORKER_START_S = 120  # a worker imports torch and fits the detectors before it is ready
 
 
 class ServeSpec(BaseModel):
@@ -101,5 +103,35 @@ def run(spec: ServeSpec, *, log_level: str = "info") -> None:
         return
     if spec.calibration_path is not None:
         Path(spec.calibration_path).resolve(strict=True)
-    os.environ[ENV_SPEC] = json.dumps(spec.model_dump(mode="json"))
-    uvicorn.run("bastion.serve.run:app_from_env", factory=True, workers=config.workers, **options)
+    # Workers run under uvicorn's own command in a child interpreter: multiprocessing's
+    # spawn re-imports the parent's main script, and workers spawned from the ``bastion``
+    # console script die silently at start; ``python -m uvicorn`` is uvicorn's tested path.
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bastion.serve.run:app_from_env",
+        "--factory",
+        "--workers",
+        str(config.workers),
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--log-level",
+        log_level,
+        "--no-access-log",
+        "--timeout-worker-healthcheck",
+        str(_WORKER_START_S),
+    ]
+    env = {**os.environ, ENV_SPEC: spec.model_dump_json()}
+    process = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, forward)
+    code = process.wait()
+    if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+        raise ServeError(f"the uvicorn supervisor exited with status {code}")

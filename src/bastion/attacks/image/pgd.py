@@ -126,4 +126,3 @@ class PGD(ImageAttack):
         last = ~fooled[active]
         out[active[last]] = x_adv[last]
         return out, fooled
-

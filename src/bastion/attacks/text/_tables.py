@@ -22,8 +22,8 @@ __all__ = [
     "INVISIBLE",
     "KEYBOARD",
     "LEET",
-    "STOPWORDS",
     "LEET_INVERSE",
+    "STOPWORDS",
     "fold_char",
     "fold_table",
     "homoglyphs",
@@ -44,8 +44,8 @@ INVISIBLE: tuple[str, ...] = (
 #: English function words the search leaves alone: the list NLTK ships as
 #: ``stopwords.words("english")`` (179 words), so that Bastion's attacks and TextAttack's
 #: recipes (which read NLTK's file) consider the same words.
-STOPWORDS: frozenset[str] = frozenset(
-    """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+_STOPWORD_TEXT = """
+    i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
     yourselves he him his himself she she's her hers herself it it's its itself they them their
     theirs themselves what which who whom this that that'll these those am is are was were be
     been being have has had having do does did doing a an the and but if or because as until
@@ -55,8 +55,8 @@ STOPWORDS: frozenset[str] = frozenset(
     very s t can will just don don't should should've now d ll m o re ve y ain aren aren't
     couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma
     mightn mightn't mustn mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't weren
-    weren't won won't wouldn wouldn't""".split()
-)
+    weren't won won't wouldn wouldn't"""
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
 
 #: Leetspeak: letter -> digit. One digit per letter, so the sanitiser can invert it.
 LEET: dict[str, str] = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}

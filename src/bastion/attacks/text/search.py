@@ -145,9 +145,7 @@ def search(
         elif attack.ranking == "delete":
             _greedy_delete(state, words, variants, int(attack.candidates))
         else:
-            _greedy_perturb(
-                state, words, variants, int(attack.candidates), int(attack.group_size)
-            )
+            _greedy_perturb(state, words, variants, int(attack.candidates), int(attack.group_size))
     except QueryBudgetExhaustedError:
         pass
     return state.best_text, prediction
