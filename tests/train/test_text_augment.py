@@ -1,9 +1,8 @@
 """Adversarial data augmentation: it adds only successful adversarial texts with their true
 labels, stays within its budget, and the hardened filter is harder to evade.
 
-Numbers measured when this test was written (SMS slice below, seed 0): the baseline filter
-is evaded by ``text_char`` on 19 of 30 held-out spam messages (63 %), the filter
-hardened by sanitising plus one augmentation round on 9 of 30 (30 %).
+Numbers measured when this test was written (the SMS slice below, seeds as written): the
+baseline filter is evaded by ``text_char`` on NUMBERS.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ def test_adds_successful_adversarial_texts_with_true_labels(
     assert not set(result.added_texts) & set(x)
 
 
+@pytest.mark.slow  # ~30 s on a quiet 2-core machine: it trains two filters and attacks 124 texts
 def test_hardened_filter_is_evaded_less_than_the_baseline(
     data: tuple[list[str], np.ndarray, list[str]],
 ) -> None:
@@ -67,9 +67,9 @@ def test_hardened_filter_is_evaded_less_than_the_baseline(
         lambda: SanitizedModel(_filter()),
         x,
         y,
-        [_char_attack(seed=1)],
+        [_char_attack(seed=1, max_queries=40)],
         rounds=1,
-        examples_per_round=150,
+        examples_per_round=100,
     ).model
     before = attack.run(baseline, spam, labels).summary()["successes"]
     after = attack.run(hardened, spam, labels).summary()["successes"]
