@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bastion import attacks, models
+from bastion.attacks import ImageAttack
 from bastion.config import DataConfig
 from bastion.data import Dataset, load_dataset
 
@@ -153,14 +154,21 @@ def hand_pgd(model: nn.Module, eps: float, alpha: float, steps: int, seed: int =
     return run
 
 
+def image_attack(name: str, **params: Any) -> ImageAttack:
+    attack = attacks.create(name, **params)
+    if not isinstance(attack, ImageAttack):
+        raise TypeError(f"{name} is not an image attack")
+    return attack
+
+
 def bastion_pgd(model: nn.Module, eps: float, alpha: float, steps: int) -> AttackFn:
-    attack = attacks.create("pgd", eps=eps, steps=steps, step_size=alpha, random_start=True)
+    attack = image_attack("pgd", eps=eps, steps=steps, step_size=alpha, random_start=True)
     return lambda x, y: attack(model, x, y)
 
 
 def bastion_pgd_full(model: nn.Module, eps: float, alpha: float, steps: int) -> AttackFn:
     """The same work as the hand loop: every sample takes every step."""
-    attack = attacks.create(
+    attack = image_attack(
         "pgd", eps=eps, steps=steps, step_size=alpha, random_start=True, early_exit=False
     )
     return lambda x, y: attack(model, x, y)
@@ -214,7 +222,7 @@ CONTENDERS: dict[str, Callable[[nn.Module, float, float, int], AttackFn]] = {
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     with torch.no_grad():
         hits = sum(
-            int((model(xb).argmax(dim=1) == yb).sum())
+            int((model(xb).argmax(dim=1) == yb).sum().item())
             for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True)
         )
     return hits / max(len(x), 1)
@@ -277,53 +285,55 @@ class SuiteBudget:
     square_queries: int
 
 
-def bastion_suite(model: nn.Module, x: Tensor, y: Tensor, budget: SuiteBudget) -> dict[str, Any]:
+class BastionSuite:
     """Cheapest first, each attack only on the points still standing (the evaluation
-    engine's worst case, written out here so the timing covers nothing else)."""
-    suite = [
-        attacks.create("apgd_ce", eps=EPS, steps=budget.apgd_steps),
-        attacks.create(
-            "apgd_t", eps=EPS, steps=budget.apgd_t_steps, n_target_classes=budget.apgd_t_targets
-        ),
-        attacks.create("square", eps=EPS, n_queries=budget.square_queries),
-    ]
-    started = time.perf_counter()
-    with torch.no_grad():
-        standing = torch.cat(
+    engine's worst case, written out here so the timing covers nothing else). Calling it
+    maps points to the mask of those that survive every attack; ``stages`` accumulates each
+    attack's seconds and survivors."""
+
+    def __init__(self, model: nn.Module, budget: SuiteBudget) -> None:
+        self.model = model
+        self.suite = sorted(
             [
-                model(xb).argmax(dim=1) == yb
-                for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True)
-            ]
+                image_attack("apgd_ce", eps=EPS, steps=budget.apgd_steps),
+                image_attack(
+                    "apgd_t",
+                    eps=EPS,
+                    steps=budget.apgd_t_steps,
+                    n_target_classes=budget.apgd_t_targets,
+                ),
+                image_attack("square", eps=EPS, n_queries=budget.square_queries),
+            ],
+            key=lambda a: a.cost(),
         )
-    stages = []
-    for attack in sorted(suite, key=lambda a: a.cost()):
-        t0 = time.perf_counter()
-        todo = standing.nonzero().flatten()
-        for idx in todo.split(BATCH):
-            x_adv = attack(model, x[idx], y[idx])
-            with torch.no_grad():
-                fooled = model(x_adv).argmax(dim=1) != y[idx]
-            standing[idx[fooled]] = False
-        stages.append(
-            {
-                "attack": attack.describe(),
-                "seconds": time.perf_counter() - t0,
-                "robust_accuracy_after": float(standing.float().mean()),
-            }
-        )
-        print(
-            f"  bastion {attack.name}: robust {float(standing.float().mean()):.4f} "
-            f"({stages[-1]['seconds']:.1f}s)",
-            flush=True,
-        )
-    return {
-        "robust_accuracy": float(standing.float().mean()),
-        "seconds": time.perf_counter() - started,
-        "stages": stages,
-    }
+        self.stages: dict[str, dict[str, Any]] = {
+            a.name: {"attack": a.describe(), "seconds": 0.0, "survivors": 0} for a in self.suite
+        }
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        model = self.model
+        with torch.no_grad():
+            standing = torch.cat(
+                [
+                    model(xb).argmax(dim=1) == yb
+                    for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True)
+                ]
+            )
+        for attack in self.suite:
+            started = time.perf_counter()
+            for idx in standing.nonzero().flatten().split(BATCH):
+                x_adv = attack(model, x[idx], y[idx])
+                with torch.no_grad():
+                    fooled = model(x_adv).argmax(dim=1) != y[idx]
+                standing[idx[fooled]] = False
+            self.stages[attack.name]["seconds"] += time.perf_counter() - started
+            self.stages[attack.name]["survivors"] += int(standing.sum())
+        return standing
 
 
-def autoattack(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Any]:
+def autoattack(model: nn.Module) -> tuple[Callable[[Tensor, Tensor], Tensor], dict[str, int]]:
+    """torchattacks' AutoAttack (standard) with the paper's budgets; the function maps
+    points to the mask of those that survive it."""
     import torchattacks
     from torchattacks.attacks.apgd import APGD
     from torchattacks.attacks.apgdt import APGDT
@@ -334,10 +344,10 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Any]:
         model, norm="Linf", eps=EPS, version="standard", n_classes=10, seed=0
     )
     apgd, apgdt, fab, square = aa._autoattack.attacks
-    # torchattacks defaults to 10 iterations; the paper's standard AutoAttack uses 100
     kinds = (APGD, APGDT, FAB, Square)
     if not all(isinstance(a, k) for a, k in zip((apgd, apgdt, fab, square), kinds, strict=True)):
         raise RuntimeError("torchattacks' AutoAttack changed its line-up; update the benchmark")
+    # torchattacks defaults to 10 iterations; the paper's standard AutoAttack uses 100
     apgd.steps = 100
     apgdt.steps = 100
     apgdt.n_target_classes = 9
@@ -352,20 +362,54 @@ def autoattack(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Any]:
         "fab_t_targets": fab.n_target_classes,
         "square_queries": square.n_queries,
     }
-    started = time.perf_counter()
-    robust = 0
-    for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True):
-        x_adv = aa(xb, yb)
-        with torch.no_grad():
-            robust += int((model(x_adv).argmax(dim=1) == yb).sum())
-        print(
-            f"  autoattack: {robust} robust so far ({time.perf_counter() - started:.1f}s)",
-            flush=True,
-        )
+
+    def run(x: Tensor, y: Tensor) -> Tensor:
+        survived = []
+        for xb, yb in zip(x.split(BATCH), y.split(BATCH), strict=True):
+            x_adv = aa(xb, yb)
+            with torch.no_grad():
+                survived.append(model(x_adv).argmax(dim=1) == yb)
+        return torch.cat(survived)
+
+    return run, budget
+
+
+def suite_vs_autoattack(
+    model: nn.Module, x: Tensor, y: Tensor, budget: SuiteBudget, chunks: int
+) -> dict[str, Any]:
+    """Both on the same points, in ``chunks`` interleaved pieces (ours, AA; AA, ours; …) so
+    that a change of load on a shared machine hits both alike."""
+    ours = BastionSuite(model, budget)
+    theirs, aa_budget = autoattack(model)
+    seconds = {"bastion": 0.0, "autoattack": 0.0}
+    robust = {"bastion": 0, "autoattack": 0}
+    fns: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"bastion": ours, "autoattack": theirs}
+    for i, (xc, yc) in enumerate(zip(x.chunk(chunks), y.chunk(chunks), strict=True)):
+        order = ["bastion", "autoattack"] if i % 2 == 0 else ["autoattack", "bastion"]
+        for name in order:
+            started = time.perf_counter()
+            standing = fns[name](xc, yc)
+            seconds[name] += time.perf_counter() - started
+            robust[name] += int(standing.sum())
+            print(
+                f"  chunk {i + 1}/{chunks} {name}: {int(standing.sum())}/{len(xc)} robust "
+                f"({time.perf_counter() - started:.1f}s)",
+                flush=True,
+            )
+    stages = list(ours.stages.values())
+    for stage in stages:
+        stage["robust_accuracy_after"] = stage.pop("survivors") / len(x)
     return {
-        "robust_accuracy": robust / len(x),
-        "seconds": time.perf_counter() - started,
-        "budget": budget,
+        "bastion": {
+            "robust_accuracy": robust["bastion"] / len(x),
+            "seconds": seconds["bastion"],
+            "stages": stages,
+        },
+        "autoattack": {
+            "robust_accuracy": robust["autoattack"] / len(x),
+            "seconds": seconds["autoattack"],
+            "budget": aa_budget,
+        },
     }
 
 
@@ -445,8 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--robust-epochs", type=int, default=8)
     parser.add_argument("--apgd-steps", type=int, default=100)
     parser.add_argument("--apgd-t-steps", type=int, default=100)
-    parser.add_argument("--apgd-t-targets", type=int, default=3)
+    parser.add_argument("--apgd-t-targets", type=int, default=9)
     parser.add_argument("--square-queries", type=int, default=1000)
+    parser.add_argument(
+        "--suite-chunks", type=int, default=2, help="interleaved pieces of the suite points"
+    )
     parser.add_argument("--skip-suite", action="store_true", help="throughput only")
     parser.add_argument("--refresh", action="store_true", help="retrain instead of the cache")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "attacks.json")
@@ -454,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=shared_default)
     args = parser.parse_args(argv)
     if args.quick:
-        args.points, args.suite_points, args.repeats = 256, 100, 1
+        args.points, args.suite_points, args.repeats = 256, 20, 1
         args.square_queries = min(args.square_queries, 200)
         args.out = args.out.with_name("attacks.quick.json")
     if args.threads > 0:
@@ -509,8 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         clean_acc = accuracy(robust_model, xs, ys)
         print(f"robust model: clean accuracy {clean_acc:.4f} on {len(xs)} points")
-        ours = bastion_suite(robust_model, xs, ys, budget)
-        theirs = autoattack(robust_model, xs, ys)
+        duel = suite_vs_autoattack(robust_model, xs, ys, budget, args.suite_chunks)
+        ours, theirs = duel["bastion"], duel["autoattack"]
         gap = ours["robust_accuracy"] - theirs["robust_accuracy"]
         ratio = ours["seconds"] / theirs["seconds"]
         result["suite_points"] = len(xs)

@@ -19,11 +19,13 @@ that callers catch one family and each front end translates it once: the CLI pri
     │   ├── NotFoundError      a referenced record does not exist
     │   └── IntegrityError     stored records fail verification (e.g. the audit chain)
     ├── GateError              a gate could not be evaluated (not: the gate failed)
-    └── ServeError             the server cannot start as configured
+    ├── ServeError             the server cannot start as configured
+    └── RejectionError         a defence layer refused one request (HTTP status + stable code)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "ParameterError",
     "RegistryError",
+    "RejectionError",
     "ServeError",
     "TrainingError",
 ]
@@ -122,3 +125,31 @@ class GateError(BastionError):
 
 class ServeError(BastionError):
     """The server cannot start as configured."""
+
+
+class RejectionError(BastionError):
+    """A defence layer refused one request; the server keeps running (unlike ServeError).
+
+    ``status`` is the HTTP status and ``code`` a stable string clients may branch on;
+    ``layer`` names the refusing layer. ``field`` names the offending part of the input
+    (``inputs[2][0][3][1]``) when there is one; ``headers`` are extra response headers
+    (``Retry-After``). ``message`` is the text without the field prefix.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        layer: str,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.layer = layer
+        self.field = field
+        self.headers = dict(headers or {})
+        super().__init__(f"{field}: {message}" if field else message)
+        self.message = message

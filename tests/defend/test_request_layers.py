@@ -9,10 +9,10 @@ from typing import Any, cast
 import pytest
 
 from bastion.defend.auth import ApiKeyCheck, extract_key
-from bastion.defend.base import Gradient, RejectionError
+from bastion.defend.base import Gradient
 from bastion.defend.ratelimit import RateLimit
 from bastion.defend.size import BodySizeLimit
-from bastion.errors import ServeError
+from bastion.errors import RejectionError, ServeError
 
 
 class _Keys:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bastion.defend.base import RejectionError
 from bastion.defend.validate import RangeCheck, decode_inputs
+from bastion.errors import RejectionError
 
 SHAPE = (1, 8, 8)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bastion.errors import NotFoundError, RegistryError
-from bastion.registry import Registry, ReviewStatus, RunStatus
+from bastion.registry import NewReviewItem, Registry, ReviewStatus, RunStatus
 
 
 def test_stages_record_outcomes_and_outputs_are_reused_by_input_hash(registry: Registry) -> None:
@@ -93,3 +93,45 @@ def test_review_queue_add_list_label_export(registry: Registry, tmp_path: Path) 
     ]
     assert lines[0]["scores"] == {"detector": 0.93}
     assert len(registry.review.export(status=None)) == 3
+
+
+def _new(request_id: str) -> NewReviewItem:
+    return NewReviewItem(
+        request_id=request_id,
+        inputs={"raw": [1.0, 2.0]},
+        outputs={"label": "a"},
+        scores={"detect.squeeze": 0.9},
+        reasons=["detect.squeeze"],
+        model="digits:1",
+    )
+
+
+def test_add_many_writes_one_transaction_audited_per_row(registry: Registry) -> None:
+    registry.review.add("r0", inputs=[0], outputs={})
+    before = registry.audit.verify().entries
+    items = registry.review.add_many([_new("r1"), _new("r2"), _new("r3")])
+    assert [i.request_id for i in items] == ["r1", "r2", "r3"]
+    assert all(i.status is ReviewStatus.PENDING and i.model == "digits:1" for i in items)
+    assert [i.request_id for i in registry.review.list()] == ["r0", "r1", "r2", "r3"]
+    log = registry.audit.log(entity="review_items")
+    assert [e.action for e in log] == ["review.add"] * 4
+    assert len({e.at for e in log[1:]}) == 1  # one transaction: one timestamp
+    report = registry.audit.verify()
+    assert report.ok
+    assert report.entries == before + 3
+    assert registry.review.add_many([]) == []
+
+
+def test_add_many_is_all_or_nothing(registry: Registry) -> None:
+    registry.review.add_many([_new("r1")])
+    head = registry.audit.verify().head
+    with pytest.raises(RegistryError, match="'r1' is already in the review queue"):
+        registry.review.add_many([_new("r2"), _new("r1")])
+    with pytest.raises(RegistryError, match=r"more than once: \['r3'\]"):
+        registry.review.add_many([_new("r3"), _new("r3")])
+    with pytest.raises(RegistryError, match=r"review inputs\.x is nan"):
+        registry.review.add_many(
+            [_new("r4"), NewReviewItem(request_id="r5", inputs={"x": float("nan")}, outputs={})]
+        )
+    assert [i.request_id for i in registry.review.list()] == ["r1"]
+    assert registry.audit.verify().head == head

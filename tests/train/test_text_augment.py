@@ -2,7 +2,8 @@
 labels, stays within its budget, and the hardened filter is harder to evade.
 
 Numbers measured when this test was written (the SMS slice below, seeds as written): the
-baseline filter is evaded by ``text_char`` on NUMBERS.
+baseline filter is evaded by ``text_char`` (50 queries) on 11 of 40 held-out spam messages,
+the filter hardened by the sanitiser plus one augmentation round on 6 of 40.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bastion.train.text_augment import adversarial_augment
 
 
 def _char_attack(**params: object) -> TextAttack:
-    attack = attacks.create("text_char", edits_per_word=2, max_queries=60, **params)
+    attack = attacks.create("text_char", **{"edits_per_word": 2, "max_queries": 60, **params})
     assert isinstance(attack, TextAttack)
     return attack
 
@@ -34,11 +35,11 @@ def _filter() -> TfidfLogReg:
 
 @pytest.fixture(scope="module")
 def data(shared_data: Path) -> tuple[list[str], np.ndarray, list[str]]:
-    """Train on every fourth message; 24 spam messages outside it to attack."""
+    """Train on every fourth message; 40 spam messages outside it to attack."""
     texts, labels = read_messages(shared_data / "sms_spam")
     train = list(range(0, len(texts), 4))
     spam = [t for i, (t, y) in enumerate(zip(texts, labels, strict=True)) if y and i % 4 == 1]
-    return [texts[i] for i in train], labels[train], spam[:24]
+    return [texts[i] for i in train], labels[train], spam[:40]
 
 
 def test_adds_successful_adversarial_texts_with_true_labels(
@@ -60,7 +61,7 @@ def test_hardened_filter_is_evaded_less_than_the_baseline(
     data: tuple[list[str], np.ndarray, list[str]],
 ) -> None:
     x, y, spam = data
-    attack = _char_attack(seed=5)
+    attack = _char_attack(seed=5, max_queries=50)
     labels = np.ones(len(spam), dtype=np.int64)
     baseline = _filter().fit(x, y)
     hardened = adversarial_augment(
@@ -69,7 +70,7 @@ def test_hardened_filter_is_evaded_less_than_the_baseline(
         y,
         [_char_attack(seed=1, max_queries=40)],
         rounds=1,
-        examples_per_round=100,
+        examples_per_round=250,
     ).model
     before = attack.run(baseline, spam, labels).summary()["successes"]
     after = attack.run(hardened, spam, labels).summary()["successes"]

@@ -8,8 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion import attacks
-
 __all__ = ["register"]
 
 
@@ -22,6 +20,9 @@ def register(app: typer.Typer) -> None:
         modality: str | None = typer.Option(None, help="only image, text or tabular"),
     ) -> None:
         """List every registered attack: name, version, modality, norm and parameters."""
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion import attacks
+
         manifest = attacks.manifest()
         rows = [a for a in manifest["attacks"] if modality is None or a["modality"] == modality]
         if as_json:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion import models
 from bastion.config import load_config
-from bastion.data import load_dataset
-from bastion.evaluate import EvaluationRecord, EvaluationWarning, evaluate
+
+if TYPE_CHECKING:
+    from bastion.evaluate import EvaluationRecord
 
 __all__ = ["register", "render"]
 
@@ -39,6 +40,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Attack a model with the config's threat model and report its worst-case accuracy."""
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion import models
+        from bastion.data import load_dataset
+        from bastion.evaluate import EvaluationWarning, evaluate
+
         settings = load_config(config)
         evaluation = settings.evaluation
         if max_samples is not None:

@@ -15,7 +15,6 @@ from rich.console import Console
 
 from bastion.config import load_config
 from bastion.errors import BastionError
-from bastion.pipeline import gate_version
 from bastion.registry import Registry
 
 __all__ = ["EXIT_ERROR", "EXIT_FAIL", "EXIT_PASS", "register"]
@@ -35,6 +34,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Gate a registered version against its policy and the production version."""
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion.pipeline import gate_version
+
         console = Console()
         try:
             settings = load_config(config) if config is not None else None

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from bastion.config import load_config
-from bastion.pipeline import write_version_report
 from bastion.registry import Registry
 
 __all__ = ["register"]
@@ -28,6 +27,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Render the report of a registered version from its stored evaluation."""
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion.pipeline import write_version_report
+
         settings = load_config(config) if config is not None else None
         home = Path(settings.registry.home) if settings else Path(".bastion")
         with Registry.open(settings.registry if settings else None) as registry:

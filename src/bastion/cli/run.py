@@ -17,7 +17,6 @@ import yaml
 
 from bastion.config import load_config
 from bastion.errors import ConfigError
-from bastion.pipeline import run_pipeline
 
 __all__ = ["parse_overrides", "register"]
 
@@ -59,6 +58,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Train, attack, harden, calibrate, gate, register and report — resumably."""
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion.pipeline import run_pipeline
+
         values = parse_overrides(overrides)
         if data_path is not None:
             values["data.path"] = str(data_path)

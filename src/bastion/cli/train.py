@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.train import launch, train_from_file
-
 __all__ = ["register"]
 
 
@@ -35,6 +33,9 @@ def register(app: typer.Typer) -> None:
         Writes checkpoints every epoch, metrics.jsonl and the model artifact (OUT/model),
         which `bastion evaluate --model OUT/model` reads.
         """
+        # Imported here, not at the top: ``bastion owners list`` must not pay for torch.
+        from bastion.train import launch, train_from_file
+
         if nproc > 1:
             arguments = ["--config", str(config)]
             arguments += ["--out", str(out)] if out is not None else []

@@ -32,6 +32,13 @@ class TextHardeningConfig(Section):
     )
     positive_class: int = Field(default=1, ge=0, description="the class whose F1 is reported")
     attacks: list[AttackSpec] = Field(
-        default_factory=list, description="augmentation attacks; empty: the threat model's"
+        default_factory=list,
+        description="augmentation attacks; empty: the threat model's strongest on the baseline",
+    )
+    strongest_attacks: int = Field(
+        default=2,
+        ge=1,
+        description="with no 'attacks': how many of the threat model's text attacks (those "
+        "with the highest evasion rate on the baseline) generate the augmentation",
     )
     seed: int = 0

@@ -7,7 +7,7 @@ ensemble vote. ``Gradient`` says how an evaluation attacks through each layer.
 """
 
 from bastion.defend.auth import ApiKeyCheck, KeyVerifier, extract_key
-from bastion.defend.base import Gradient, RejectionError, Stage
+from bastion.defend.base import Gradient, Stage
 from bastion.defend.calibrate import TemperatureScaling
 from bastion.defend.detect import (
     Detection,
@@ -37,7 +37,6 @@ __all__ = [
     "MedianFilter",
     "RangeCheck",
     "RateLimit",
-    "RejectionError",
     "Squeeze",
     "SqueezeDisagreement",
     "Squeezer",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Protocol
 
-from bastion.defend.base import Gradient, RejectionError, Stage
+from bastion.defend.base import Gradient, Stage
+from bastion.errors import RejectionError
 
 __all__ = ["ApiKeyCheck", "KeyVerifier", "extract_key"]
 

@@ -15,18 +15,15 @@ Sense of Security"):
   must also keep the (differentiable) detector score under its threshold, so its score
   function is exposed for use in the attack loss (Carlini & Wagner 2017).
 
-A layer that refuses a request raises :class:`RejectionError`, which the HTTP layer maps to
-its status code with the stable ``code`` string.
+A layer that refuses a request raises :class:`bastion.errors.RejectionError`, which the HTTP
+layer maps to its status code with the stable ``code`` string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 
-from bastion.errors import BastionError
-
-__all__ = ["Gradient", "RejectionError", "Stage"]
+__all__ = ["Gradient", "Stage"]
 
 
 class Gradient(StrEnum):
@@ -44,29 +41,3 @@ class Stage(IntEnum):
     REQUEST = 0
     INPUT = 1
     OUTPUT = 2
-
-
-class RejectionError(BastionError):
-    """A defence layer refused a request. ``status`` is the HTTP status, ``code`` stable.
-
-    ``field`` names the offending part of the input (``inputs[2][0][3][1]``) when there is
-    one; ``headers`` are extra response headers (``Retry-After``).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int,
-        code: str,
-        layer: str,
-        field: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.layer = layer
-        self.field = field
-        self.headers = dict(headers or {})
-        super().__init__(f"{field}: {message}" if field else message)
-        self.message = message

@@ -24,8 +24,8 @@ from limits import RateLimitItem, parse_many, storage, strategies
 from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage
 
-from bastion.defend.base import Gradient, RejectionError, Stage
-from bastion.errors import ServeError
+from bastion.defend.base import Gradient, Stage
+from bastion.errors import RejectionError, ServeError
 
 __all__ = ["RateLimit"]
 

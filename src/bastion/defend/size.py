@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import ClassVar
 
-from bastion.defend.base import Gradient, RejectionError, Stage
+from bastion.defend.base import Gradient, Stage
+from bastion.errors import RejectionError
 
 __all__ = ["BodySizeLimit"]
 

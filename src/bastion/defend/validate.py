@@ -24,7 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from bastion.defend.base import Gradient, RejectionError, Stage
+from bastion.defend.base import Gradient, Stage
+from bastion.errors import RejectionError
 
 __all__ = ["RangeCheck", "decode_inputs", "input_scale"]
 

@@ -90,19 +90,23 @@ def text_model_factory(config: BastionConfig) -> Callable[[], TfidfLogReg | Char
     return lambda: cls(**arguments)
 
 
-def _attacks(config: BastionConfig, hardening: TextHardeningConfig) -> list[TextAttack]:
+def _attacks(
+    config: BastionConfig, hardening: TextHardeningConfig, baseline: TextEvaluation | None
+) -> list[TextAttack]:
+    """The augmentation attacks: the configured ones, else the threat model's text attacks
+    that evaded the baseline most (all of them when there is no baseline evaluation)."""
+    entries = build_entries(config.threat_model, Channel.TEXT, source=config.source)
     if hardening.attacks:
-        threat = config.threat_model.model_copy(
-            update={
-                "text": config.threat_model.channel(Channel.TEXT).model_copy(
-                    update={"attacks": hardening.attacks}
-                )
-            }
+        channel = config.threat_model.channel(Channel.TEXT).model_copy(
+            update={"attacks": hardening.attacks}
         )
-    else:
-        threat = config.threat_model
-    built = [e.attack for e in build_entries(threat, Channel.TEXT, source=config.source)]
-    return [a for a in built if isinstance(a, TextAttack)]
+        threat = config.threat_model.model_copy(update={"text": channel})
+        entries = build_entries(threat, Channel.TEXT, source=config.source)
+    elif baseline is not None:
+        rate = {a.label: a.evasion_rate for a in baseline.robustness.attacks}
+        entries = sorted(entries, key=lambda e: -rate.get(e.label, 0.0))
+        entries = entries[: hardening.strongest_attacks]
+    return [e.attack for e in entries if isinstance(e.attack, TextAttack)]
 
 
 def run_text_flow(
@@ -133,7 +137,6 @@ def run_text_flow(
             path="data.name",
         )
     factory = text_model_factory(config)
-    train_attacks = _attacks(config, hardening)
     entries = build_entries(config.threat_model, Channel.TEXT, source=config.source)
     if not entries:
         raise ConfigError(
@@ -151,6 +154,9 @@ def run_text_flow(
             (lambda: SanitizedModel(factory(), sanitizer)) if sanitized else factory
         )
         augment = name in ("adversarial", "hardened")
+        train_attacks = (
+            _attacks(config, hardening, result.evaluations.get("baseline")) if augment else []
+        )
         trained = adversarial_augment(
             make,
             x,
@@ -163,7 +169,10 @@ def run_text_flow(
             seed=hardening.seed,
             log=say,
         )
-        result.augmentation[name] = trained.to_dict()
+        result.augmentation[name] = {
+            **trained.to_dict(),
+            "attacks": [a.describe() for a in train_attacks],
+        }
         evaluation = _evaluate(trained, dataset, config, hardening, entries)
         result.evaluations[name] = evaluation
         result.artifacts[name] = _save(trained, out / name, sanitized, sanitizer, name)

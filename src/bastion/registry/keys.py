@@ -5,12 +5,12 @@ A key is ``bst_<key id>_<secret>``: the key id is public (it appears in logs, me
 sha256 of the secret is stored — for a secret that long a slow password hash adds nothing,
 and a fast hash keeps the per-request check cheap — and comparisons are constant-time.
 
-The table lives in the registry's database (same URL, same engine) but beside the audited
-tables: it is created on first use by this module and kept out of the audit chain, because
-``audit verify`` checks every row of the tables it knows and API keys are operational
-secrets rather than governance records. Verified keys are cached for ``cache_seconds`` so
-the check costs no database round trip per request; a revocation through the same store
-takes effect at once, one made by another process within ``cache_seconds``.
+Who may call the server is a governance fact, so creating and revoking a key are audited
+registry writes like any other (``api_key.create``, ``api_key.revoke``): the audit entry
+holds the row's hash, which covers the secret's sha256, never the secret. Verified keys are
+cached for ``cache_seconds`` so the per-request check costs no database round trip; a
+revocation through the same store takes effect at once, one made by another process within
+``cache_seconds``.
 """
 
 from __future__ import annotations
@@ -21,36 +21,20 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, String, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bastion.errors import NotFoundError, RegistryError
-from bastion.registry.db import Database
+from bastion.registry.db import Database, Tx
+from bastion.registry.tables import ApiKeyRow
 
 __all__ = ["ApiKey", "ApiKeyStore", "CreatedKey"]
 
 _PREFIX = "bst"
 _KEY = re.compile(r"^bst_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
-
-
-class _KeyBase(DeclarativeBase):
-    pass
-
-
-class ApiKeyRow(_KeyBase):
-    __tablename__ = "api_keys"
-
-    key_id: Mapped[str] = mapped_column(String(12), primary_key=True)
-    secret_sha256: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[str] = mapped_column(String(200))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +87,6 @@ class ApiKeyStore:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
-        try:
-            _KeyBase.metadata.create_all(database.engine)
-        except SQLAlchemyError as exc:
-            raise RegistryError(
-                f"cannot create the api_keys table on {database.display_url}: {exc}"
-            ) from exc
 
     def create(self, name: str) -> CreatedKey:
         name = name.strip() if isinstance(name, str) else ""
@@ -117,20 +95,19 @@ class ApiKeyStore:
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
 
-        def work(session: Session) -> ApiKey:
+        def work(tx: Tx) -> ApiKey:
             row = ApiKeyRow(
                 key_id=key_id,
                 secret_sha256=_digest(secret),
                 name=name,
-                created_at=datetime.now(UTC),
-                created_by=self._db.actor,
+                created_at=tx.now,
+                created_by=tx.actor,
                 revoked_at=None,
             )
-            session.add(row)
-            session.flush()
+            tx.insert(row, "api_key.create")
             return _record(row)
 
-        key = self._write(work)
+        key = self._db.write(work)
         return CreatedKey(key=key, token=f"{_PREFIX}_{key_id}_{secret}")
 
     def list(self, *, include_revoked: bool = True) -> list[ApiKey]:
@@ -145,16 +122,15 @@ class ApiKeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by its id (revoking twice keeps the first time)."""
 
-        def work(session: Session) -> ApiKey:
-            row = session.get(ApiKeyRow, key_id)
+        def work(tx: Tx) -> ApiKey:
+            row = tx.session.get(ApiKeyRow, key_id)
             if row is None:
                 raise NotFoundError(f"no API key with id {key_id!r}")
             if row.revoked_at is None:
-                row.revoked_at = datetime.now(UTC)
-            session.flush()
+                tx.update(row, "api_key.revoke", revoked_at=tx.now)
             return _record(row)
 
-        key = self._write(work)
+        key = self._db.write(work)
         with self._lock:
             self._cache = {t: v for t, v in self._cache.items() if v[0] != key_id}
         return key
@@ -182,8 +158,3 @@ class ApiKeyStore:
         with self._lock:
             self._cache[digest] = (key_id, now + self._cache_seconds)
         return key_id
-
-    def _write(self, work: Callable[[Session], ApiKey]) -> ApiKey:
-        # The registry's write unit gives the lock, retries and error translation; nothing
-        # here goes through ``tx.insert``, so no audit entry is made for key rows.
-        return self._db.write(lambda tx: work(tx.session))

@@ -20,7 +20,7 @@ __all__ = ["HEAD_REVISION", "SCRIPT_LOCATION", "current_revision", "upgrade"]
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 # The newest script under migrations/versions (a test keeps the two in step).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _PG_LOCK_KEY = 0x0BA57104  # any constant shared by every Bastion process
 
 

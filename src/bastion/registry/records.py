@@ -8,6 +8,7 @@ lists what is allowed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -24,6 +25,7 @@ __all__ = [
     "GateDecision",
     "GateVerdict",
     "ModelVersion",
+    "NewReviewItem",
     "Owner",
     "OwnerRole",
     "PipelineRun",
@@ -239,6 +241,18 @@ class PipelineStage:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReviewItem:
+    """A request to queue for review, as given to ``registry.review.add_many``."""
+
+    request_id: str
+    inputs: Any
+    outputs: Any
+    scores: Mapping[str, Any] = field(default_factory=dict)
+    reasons: Sequence[str] = ()
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from bastion.errors import NotFoundError, RegistryError
 from bastion.registry.db import Database, Tx
 from bastion.registry.hashing import to_jsonable, utc
-from bastion.registry.records import ReviewItem, ReviewStatus, as_enum
+from bastion.registry.records import NewReviewItem, ReviewItem, ReviewStatus, as_enum
 from bastion.registry.tables import ReviewItemRow
 
 __all__ = ["ReviewQueue"]
@@ -52,6 +52,23 @@ def _find(session: Session, request_id: str) -> ReviewItemRow:
     return row
 
 
+def _payload(item: NewReviewItem) -> dict[str, Any]:
+    """The row's values, checked and made JSON-safe before any transaction starts."""
+    request_id = item.request_id
+    if not isinstance(request_id, str) or not request_id or len(request_id) > 200:
+        raise RegistryError(f"request id must be 1–200 characters, got {request_id!r}")
+    if item.model is not None and (not isinstance(item.model, str) or len(item.model) > 220):
+        raise RegistryError(f"review model must be at most 220 characters, got {item.model!r}")
+    return {
+        "request_id": request_id,
+        "model": item.model,
+        "inputs": to_jsonable(item.inputs, "review inputs"),
+        "outputs": to_jsonable(item.outputs, "review outputs"),
+        "scores": to_jsonable(dict(item.scores), "review scores"),
+        "reasons": [str(r) for r in item.reasons],
+    }
+
+
 class ReviewQueue:
     """``registry.review``: add flagged requests, list, label and export them."""
 
@@ -69,33 +86,50 @@ class ReviewQueue:
         model: str | None = None,
     ) -> ReviewItem:
         """Queue one request for review; a request id can be queued only once."""
-        if not request_id or len(request_id) > 200:
-            raise RegistryError(f"request id must be 1–200 characters, got {request_id!r}")
-        payload = {
-            "inputs": to_jsonable(inputs, "review inputs"),
-            "outputs": to_jsonable(outputs, "review outputs"),
-            "scores": to_jsonable(dict(scores or {}), "review scores"),
-            "reasons": [str(r) for r in reasons],
-        }
+        item = NewReviewItem(
+            request_id=request_id,
+            inputs=inputs,
+            outputs=outputs,
+            scores=scores or {},
+            reasons=reasons,
+            model=model,
+        )
+        return self.add_many([item])[0]
 
-        def work(tx: Tx) -> ReviewItem:
-            exists = tx.session.scalars(
-                select(ReviewItemRow.id).where(ReviewItemRow.request_id == request_id)
-            ).first()
-            if exists is not None:
-                raise RegistryError(f"request {request_id!r} is already in the review queue")
-            row = ReviewItemRow(
-                request_id=request_id,
-                model=model,
-                status=ReviewStatus.PENDING.value,
-                label=None,
-                labelled_by=None,
-                labelled_at=None,
-                created_at=tx.now,
-                **payload,
-            )
-            tx.insert(row, "review.add")
-            return _item(row)
+    def add_many(self, items: Sequence[NewReviewItem]) -> builtins.list[ReviewItem]:
+        """Queue several requests in one transaction: all of them, or none.
+
+        Each row gets its own ``review.add`` audit entry, exactly as :meth:`add` writes it;
+        one commit for many rows is what lets a busy server queue flagged requests cheaply.
+        Any invalid item, or a request id already queued (or given twice), fails them all.
+        """
+        payloads = [_payload(item) for item in items]
+        ids = [payload["request_id"] for payload in payloads]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise RegistryError(f"request ids given more than once: {repeated}")
+        if not payloads:
+            return []
+
+        def work(tx: Tx) -> builtins.list[ReviewItem]:
+            queued = tx.session.scalars(
+                select(ReviewItemRow.request_id).where(ReviewItemRow.request_id.in_(ids))
+            ).all()
+            if queued:
+                raise RegistryError(f"request {sorted(queued)[0]!r} is already in the review queue")
+            out: builtins.list[ReviewItem] = []
+            for payload in payloads:
+                row = ReviewItemRow(
+                    status=ReviewStatus.PENDING.value,
+                    label=None,
+                    labelled_by=None,
+                    labelled_at=None,
+                    created_at=tx.now,
+                    **payload,
+                )
+                tx.insert(row, "review.add")
+                out.append(_item(row))
+            return out
 
         return self._db.write(work)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AUDITED",
+    "ApiKeyRow",
     "AuditHeadRow",
     "AuditRow",
     "Base",
@@ -244,6 +245,19 @@ class VulnerabilityRow(Base):
     updated_at: Mapped[datetime]
 
 
+class ApiKeyRow(Base):
+    """A server API key: the public ``key_id`` and the sha256 of its secret, never the secret."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(HASH))
+    name: Mapped[str] = mapped_column(String(NAME))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    revoked_at: Mapped[datetime | None]
+
+
 class AuditRow(Base):
     """One link of the chain; ``seq`` is assigned by the writer, never by the database."""
 
@@ -284,4 +298,5 @@ AUDITED: tuple[type[Base], ...] = (
     OwnerRow,
     RiskRow,
     VulnerabilityRow,
+    ApiKeyRow,
 )

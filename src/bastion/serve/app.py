@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bastion.config.serve import LAYER_STAGES, ServeConfig
 from bastion.defend.auth import ApiKeyCheck, KeyVerifier
-from bastion.defend.base import Gradient, RejectionError
+from bastion.defend.base import Gradient
 from bastion.defend.calibrate import TemperatureScaling
 from bastion.defend.detect import Detector
 from bastion.defend.ensemble import EnsembleDisagreement
@@ -37,7 +37,7 @@ from bastion.defend.size import BodySizeLimit
 from bastion.defend.squeeze import Squeeze
 from bastion.defend.stack import Guard, Verdict
 from bastion.defend.validate import RangeCheck, decode_inputs, input_scale
-from bastion.errors import ServeError
+from bastion.errors import RejectionError, ServeError
 from bastion.serve.errors import error_response, install_handlers
 from bastion.serve.logs import ACCESS_LOGGER
 from bastion.serve.metrics import Metrics

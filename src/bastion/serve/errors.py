@@ -15,12 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bastion.config.loader import format_location
-from bastion.defend.base import RejectionError
 from bastion.errors import (
     BastionError,
     ModelError,
     NotFoundError,
     RegistryError,
+    RejectionError,
     ServeError,
 )
 

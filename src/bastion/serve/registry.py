@@ -2,8 +2,8 @@
 
 ``load_version`` resolves ``NAME:VERSION`` / ``NAME@STAGE``, verifies the stored artifact's
 hash and loads it with its lineage, threat model and latest evaluation for ``/v1/model``.
-``RegistryReviewSink`` writes review entries through the registry's audited, lock-serialised
-write path, so concurrent flagged requests each land exactly once.
+``RegistryReviewSink`` hands review entries to ``registry.review.add_many`` — one audited,
+lock-serialised transaction per group — so concurrent flagged requests each land exactly once.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bastion.errors import NotFoundError
-from bastion.registry import Registry, ReviewStatus
-from bastion.registry.db import Tx
-from bastion.registry.hashing import to_jsonable
-from bastion.registry.tables import ReviewItemRow
+from bastion.registry import NewReviewItem, Registry
 from bastion.serve.model import ServedModel, load_model_dir
 from bastion.serve.review import ReviewEntry
 
@@ -25,44 +22,28 @@ __all__ = ["RegistryReviewSink", "load_version"]
 class RegistryReviewSink:
     """A :class:`~bastion.serve.review.ReviewSink` over the registry's review queue.
 
-    ``add`` writes all given entries in *one* audited transaction (the rows and audit
-    entries ``registry.review.add`` would write, one ``review.add`` entry per row), so a
-    group of concurrent requests costs one commit rather than one each.
+    ``add`` writes all given entries in *one* audited transaction through
+    ``registry.review.add_many`` (one ``review.add`` entry per row), so a group of concurrent
+    requests costs one commit rather than one each.
     """
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     def add(self, entries: Sequence[ReviewEntry]) -> None:
-        if not entries:
-            return
-        rows = [
-            {
-                "request_id": e.request_id,
-                "model": e.model,
-                "inputs": to_jsonable(e.inputs, "review inputs"),
-                "outputs": to_jsonable(e.outputs, "review outputs"),
-                "scores": to_jsonable(dict(e.scores), "review scores"),
-                "reasons": [str(r) for r in e.reasons],
-            }
-            for e in entries
-        ]
-
-        def work(tx: Tx) -> None:
-            for row in rows:
-                tx.insert(
-                    ReviewItemRow(
-                        status=ReviewStatus.PENDING.value,
-                        label=None,
-                        labelled_by=None,
-                        labelled_at=None,
-                        created_at=tx.now,
-                        **row,
-                    ),
-                    "review.add",
+        self.registry.review.add_many(
+            [
+                NewReviewItem(
+                    request_id=e.request_id,
+                    inputs=e.inputs,
+                    outputs=e.outputs,
+                    scores=e.scores,
+                    reasons=e.reasons,
+                    model=e.model,
                 )
-
-        self.registry.database.write(work)
+                for e in entries
+            ]
+        )
 
     def ping(self) -> None:
         self.registry.review.list(limit=1)
