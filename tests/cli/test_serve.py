@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from bastion.cli import app
 from bastion.config import DataConfig
 from bastion.data import Dataset, load_dataset
+from bastion.errors import IntegrityError
 from bastion.registry import Registry
 from bastion.serve.review import ReviewEntry
 
@@ -57,6 +59,26 @@ def test_keys_create_list_revoke(db_env: str) -> None:
     _invoke("keys", "revoke", listed[0]["key_id"])
     listed = json.loads(_invoke("keys", "list", "--json").stdout)
     assert listed[0]["revoked_at"] is not None
+
+
+def test_audit_verify_covers_key_create_and_revoke(db_env: str) -> None:
+    token = _invoke("keys", "create", "ci-bot").stdout.strip().splitlines()[-1]
+    key_id = token.split("_")[1]
+    _invoke("keys", "revoke", key_id)
+    assert "audit log OK: 2 entries" in _invoke("audit", "verify").stdout
+    entries = json.loads(_invoke("audit", "log", "--entity", "api_keys", "--json").stdout)
+    assert [(e["action"], e["entity_id"]) for e in entries] == [
+        ("api_key.create", key_id),
+        ("api_key.revoke", key_id),
+    ]
+    assert token.split("_", 2)[2] not in json.dumps(entries)
+    # un-revoking the key behind Bastion's back is caught
+    with sqlite3.connect(db_env.removeprefix("sqlite:///")) as conn:
+        conn.execute("UPDATE api_keys SET revoked_at = NULL")
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, IntegrityError)
+    assert f"api_keys row {key_id} was changed outside Bastion" in result.stderr
 
 
 def test_review_list_show_label_export(db_env: str, tmp_path: Path, digits: Dataset) -> None:

@@ -24,7 +24,8 @@ def test_reads_the_real_collection(shared_data: Path) -> None:
 def test_stratified_deterministic_split(shared_data: Path) -> None:
     config = DataConfig(name="sms_spam", path=shared_data / "sms_spam", seed=3)
     first, again = load_dataset(config), load_dataset(config)
-    assert first.modality == "text" and first.classes == ("ham", "spam")
+    assert first.modality == "text"
+    assert first.classes == ("ham", "spam")
     assert first.fingerprint == again.fingerprint
     np.testing.assert_array_equal(first.test.ids, again.test.ids)
     assert len(first.train) + len(first.val) + len(first.test) == 5574

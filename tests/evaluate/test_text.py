@@ -58,9 +58,13 @@ def test_views_agree_with_the_runs_and_each_other(
         assert record.attack(outcome.label).robust_accuracy == pytest.approx(
             record.clean_accuracy - len(wins) / len(texts)
         )
-        assert record.worst_case_accuracy <= record.attack(outcome.label).robust_accuracy
+        robust = record.attack(outcome.label).robust_accuracy
+        assert robust is not None
+        assert record.worst_case_accuracy <= robust
     assert max(a.evasion_rate for a in text.attacks) <= text.worst_case_evasion_rate
-    assert text.strongest() is not None and text.strongest().successes > 0
+    strongest = text.strongest()
+    assert strongest is not None
+    assert strongest.successes > 0
     assert record.per_class[0].robust_accuracy == record.per_class[0].clean_accuracy  # ham
     again = EvaluationRecord.from_json(record.to_json())
     assert again.to_dict() == record.to_dict()

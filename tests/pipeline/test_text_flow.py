@@ -66,5 +66,5 @@ def test_example_file_is_valid(shared_data: Path) -> None:
 
 def test_non_text_model_is_refused(shared_data: Path, tmp_path: Path) -> None:
     config = parse_config(_config(shared_data, tmp_path, architecture="small_cnn"))
-    with pytest.raises(ConfigError, match="model.architecture"):
+    with pytest.raises(ConfigError, match=r"model\.architecture"):
         run_text_flow(config)

@@ -47,13 +47,14 @@ def test_adds_successful_adversarial_texts_with_true_labels(
 ) -> None:
     x, y, _ = data
     result = adversarial_augment(
-        _filter, x, y, [_char_attack()], rounds=1, examples_per_round=40, max_added=10
+        _filter, x[:700], y[:700], [_char_attack()], rounds=1, examples_per_round=40, max_added=10
     )
     (round_,) = result.history
-    assert round_.attacked <= 60 and round_.successes >= round_.added > 0
+    assert round_.attacked <= 60
+    assert round_.successes >= round_.added > 0
     assert len(result.added_texts) == round_.added <= 10
     assert set(result.added_labels) == {1}  # only spam is attacked, labels stay spam
-    assert not set(result.added_texts) & set(x)
+    assert not set(result.added_texts) & set(x[:700])
 
 
 @pytest.mark.slow  # ~30 s on a quiet 2-core machine: it trains two filters and attacks 124 texts

@@ -10,6 +10,7 @@ import builtins
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,7 @@ class ReviewQueue:
         """
         payloads = [_payload(item) for item in items]
         ids = [payload["request_id"] for payload in payloads]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
         if repeated:
             raise RegistryError(f"request ids given more than once: {repeated}")
         if not payloads:

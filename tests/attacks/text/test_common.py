@@ -100,7 +100,8 @@ def test_reproducible_under_seed_and_position(name: str, keyword_filter: Keyword
 def test_misclassified_inputs_are_skipped(name: str, keyword_filter: KeywordFilter) -> None:
     run = build(name).run(keyword_filter, ["see you at lunch"], np.array([1]))
     (result,) = run.results
-    assert result.skipped and not result.success
+    assert result.skipped
+    assert not result.success
     assert result.adversarial == "see you at lunch"
     assert result.queries == 1
 

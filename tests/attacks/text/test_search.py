@@ -32,7 +32,9 @@ def test_greedy_perturbs_only_the_words_that_matter(keyword_filter: KeywordFilte
 
 def test_greedy_needs_fewer_queries_than_random_order() -> None:
     texts = [MESSAGE, "free cash now, win big, call to claim the prize on the line"]
-    greedy = _attack(max_queries=200, seed=1, max_edit_fraction=0.4).run(KeywordFilter(), texts, np.ones(2, dtype=int))
+    greedy = _attack(max_queries=200, seed=1, max_edit_fraction=0.4).run(
+        KeywordFilter(), texts, np.ones(2, dtype=int)
+    )
     random = _attack(max_queries=200, seed=1, max_edit_fraction=0.4, search="random").run(
         KeywordFilter(), texts, np.ones(2, dtype=int)
     )
@@ -59,12 +61,14 @@ def test_both_rankings_evade_a_real_filter(
 def test_counter_caches_and_refuses_past_the_budget(keyword_filter: KeywordFilter) -> None:
     counter = QueryCounter(keyword_filter, 3)
     counter(["a", "b", "a"])
-    assert counter.used == 2 and keyword_filter.seen == ["a", "b"]
+    assert counter.used == 2
+    assert keyword_filter.seen == ["a", "b"]
     counter(["b"])
     assert counter.used == 2
     with pytest.raises(QueryBudgetExhaustedError):
         counter(["c", "d"])
-    assert counter.used == 2 and "c" not in keyword_filter.seen
+    assert counter.used == 2
+    assert "c" not in keyword_filter.seen
     counter(["c"])
     assert counter.remaining == 0
 

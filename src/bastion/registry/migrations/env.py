@@ -3,7 +3,7 @@
 ``bastion.registry.migrate.upgrade`` opens the connection, takes the migration lock and
 passes it in ``config.attributes["connection"]``; there is no ini file and no offline mode.
 To write a new revision, change ``tables.py`` and add a script under ``versions/`` whose
-``down_revision`` is the current head; ``tests/registry/test_migrations.py`` fails until the
+``down_revision`` is the current head; ``tests/registry/test_schema_migrations.py`` fails until the
 migrated schema matches the ORM metadata again.
 """
 
