@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import pytest
@@ -156,7 +157,7 @@ def test_dropout_in_train_mode_is_not_randomness_at_test_time(
     digits_cnn: nn.Module, digits: Dataset, threat: Threat
 ) -> None:
     # evaluation runs in eval mode, where dropout is off; the caller's mode comes back
-    model = nn.Sequential(nn.Dropout(0.5), digits_cnn).train()
+    model = nn.Sequential(nn.Dropout(0.5), copy.deepcopy(digits_cnn)).train()
     record = _run(model, digits, threat(("fgsm", {"eps": 0.1})))
     assert FlagCode.RANDOMIZED_OUTPUTS not in record.flag_codes
     assert model.training
