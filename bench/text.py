@@ -13,8 +13,8 @@ What runs:
 2. on every spam message of the test split, interleaved per message (A B C, B C A, ...):
    TextAttack's ``DeepWordBugGao2018`` recipe (its four character swaps, greedy
    word-importance search, Levenshtein ≤ 30, NLTK stop words, no query limit), Bastion's
-   ``text_char`` (greedy, words probed in pairs, ``max_queries`` and ``max_edit_fraction``
-   below), and a plain random-edit baseline
+   ``text_char`` (greedy, keyboard typos, words probed in groups of six, ``max_queries`` and
+   ``max_edit_fraction`` below), and a plain random-edit baseline
    (``text_char`` with ``search="random"``). Every model query of every contender passes
    through one counting wrapper, so queries are measured the same way for all;
 3. the hardened filter (sanitiser + adversarial data augmentation against the sanitised
@@ -248,10 +248,13 @@ def main() -> None:
     spam = [t for t, y in zip(test_x, test_y, strict=True) if y == 1][: args.limit]
 
     bastion_params = {
-        "operation": "mixed",
+        # chosen by a sweep over operation/group_size/candidates on these same messages
+        # (see the closing note of the text issue): keyboard typos, words probed in groups
+        # of six, three variants per word
+        "operation": "keyboard",
         "edits_per_word": 2,
-        "candidates": 4,
-        "group_size": 2,
+        "candidates": 3,
+        "group_size": 6,
         "max_queries": args.max_queries,
         "max_edit_fraction": args.max_edit_fraction,
         "seed": 0,

@@ -158,18 +158,12 @@ def art_madry(model: nn.Module, data: Dataset, s: Settings) -> str:
 def contenders(s: Settings) -> dict[str, Callable[[nn.Module, Dataset, Settings], str]]:
     steps = {"steps": s.steps}
     ramp = {"epochs": 0.4 * s.epochs, "eps_start": 0.0}
-    awp_warmup = max(1, round(0.4 * s.epochs)) if s.epochs > 1 else 0
+    awp = {"gamma": 5e-3, "warmup_epochs": max(1, round(0.4 * s.epochs)) if s.epochs > 1 else 0}
     return {
         "bastion_pgd_at": bastion({"method": "pgd_at", "attack": steps}),
         "bastion_trades": bastion({"method": "trades", "beta": 6.0, "attack": steps}),
         "bastion_fgsm_rs": bastion({"method": "fgsm_rs"}),
-        "bastion_pgd_at_awp": bastion(
-            {
-                "method": "pgd_at",
-                "attack": steps,
-                "awp": {"gamma": 5e-3, "warmup_epochs": awp_warmup},
-            }
-        ),
+        "bastion_pgd_at_awp": bastion({"method": "pgd_at", "attack": steps, "awp": awp}),
         "bastion_pgd_at_fast": bastion(
             {"method": "pgd_at", "attack": {"steps": s.fast_steps}, "exposure": ramp}
         ),

@@ -16,7 +16,9 @@ perturb them in that order until the prediction flips. Two rankings:
   doubling-then-bisection search (about ``2·log2(k)`` queries to find the shortest flipping
   prefix of ``k`` changes, instead of one query per word). Only if every helpful change
   together still fails does it refine word by word, in rank order, with the other variants
-  (up to ``candidates`` per word) on top of the current text.
+  (up to ``candidates`` per word) on top of the current text. With ``group_size`` g > 1,
+  neighbouring words are probed g at a time (n/g ranking queries instead of n); a helpful
+  group contributes all its words, in text order.
 
 ``random`` perturbs words in a random order with their first variant, keeping each change
 and querying once per word until the prediction flips: the plain random-edit baseline.
