@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bastion.config import parse_config
+from bastion.config import RegistryConfig, parse_config
 from bastion.config.text import TextHardeningConfig
 from bastion.defend.text import Sanitizer
 from bastion.errors import ConfigError
@@ -68,3 +69,46 @@ def test_non_text_model_is_refused(shared_data: Path, tmp_path: Path) -> None:
     config = parse_config(_config(shared_data, tmp_path, architecture="small_cnn"))
     with pytest.raises(ConfigError, match=r"model\.architecture"):
         run_text_flow(config)
+
+
+def test_bastion_run_gates_and_registers_the_hardened_filter(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from bastion.cli import app
+    from bastion.registry import Registry
+
+    raw = _config(shared_data, tmp_path / "runs")
+    raw["data"] = {"name": "sms_spam", "path": str(shared_data / "sms_spam"), "limit": 500}
+    home = tmp_path / "home"
+    raw |= {
+        "registry": {"home": str(home)},
+        "text": {"rounds": 1, "examples_per_round": 40, "strongest_attacks": 1},
+        "gate": {"min_clean_accuracy": 0.5, "forbidden_flags": [], "promote_to": "staging"},
+    }
+    pipeline = tmp_path / "sms.yaml"
+    pipeline.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    summary = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        app, ["run", str(pipeline), "--no-progress", "--summary", str(summary)]
+    )
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(summary.read_text())
+    assert outcome["stages"]["text_flow"] == "succeeded"
+    with Registry.open(RegistryConfig(home=str(home))) as registry:
+        baseline, candidate = registry.models.list("sms-tiny")
+        assert outcome["candidate"] == candidate.ref
+        assert candidate.parent == baseline.ref
+        assert candidate.dataset_fingerprint == baseline.dataset_fingerprint is not None
+        assert candidate.attack_library_version is not None
+        assert read_text_spec(candidate.artifact_path).extra["condition"] == "hardened"
+        assert candidate.config["text"]["rounds"] == 1
+        for version in (baseline, candidate):
+            stored = registry.evaluations.latest(version.ref).record
+            assert stored["channel"] == "text"
+            assert 0.5 < stored["clean_accuracy"] <= 1
+        gate = registry.gates.latest(candidate.ref)
+        assert gate.verdict.value == outcome["verdict"] == "pass"
+        assert candidate.stage.value == outcome["stage"] == "staging"
+    assert Path(outcome["report"]).is_file()

@@ -14,6 +14,7 @@ from bastion.config.model import ModelConfig, TrainConfig
 from bastion.config.recipe import RecipeConfig
 from bastion.config.serve import ServeConfig
 from bastion.config.store import RegistryConfig
+from bastion.config.text import TextHardeningConfig
 from bastion.config.threat import ThreatModel
 
 __all__ = ["BastionConfig"]
@@ -32,6 +33,9 @@ class BastionConfig(Section):
     gate: GatePolicy = Field(default_factory=GatePolicy)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    text: TextHardeningConfig | None = Field(
+        default=None, description="how a text model is hardened (text datasets only)"
+    )
     output_dir: Path = Field(default=Path("runs"), description="where artifacts are written")
 
     _source: str | None = PrivateAttr(default=None)

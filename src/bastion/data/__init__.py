@@ -14,6 +14,7 @@ checks and the split then apply to them unchanged.
 
 from __future__ import annotations
 
+from bastion.data import sms_spam as _sms_spam  # noqa: F401  (registers the text loader)
 from bastion.data import sources as _sources  # noqa: F401  (registers the built-in loaders)
 from bastion.data.dataset import Dataset, Split
 from bastion.data.fingerprint import fingerprint_arrays

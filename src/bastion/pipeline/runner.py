@@ -26,7 +26,7 @@ from rich.console import Console
 from bastion.config import BastionConfig
 from bastion.errors import BastionError, RegistryError
 from bastion.pipeline.cache import StageCache, content_hash
-from bastion.pipeline.stages import STAGES, Stage, StageContext
+from bastion.pipeline.stages import Stage, StageContext, stages_for
 from bastion.registry import Registry
 from bastion.registry.records import RunStatus
 
@@ -168,9 +168,10 @@ def _run(
         promote_production=promote_production,
     )
     outcomes: list[StageOutcome] = []
-    applicable = [s for s in STAGES if s.applies(ctx)]
     try:
-        for stage in STAGES:
+        stages = stages_for(ctx)
+        applicable = [s for s in stages if s.applies(ctx)]
+        for stage in stages:
             if not stage.applies(ctx):
                 registry.runs.start_stage(run_id, stage.name, input_hash="-")
                 registry.runs.finish_stage(run_id, stage.name, status=RunStatus.SKIPPED)

@@ -26,6 +26,7 @@ from rich.console import Console
 from bastion import attacks, models
 from bastion.config import BastionConfig
 from bastion.config.gate import PromoteTo
+from bastion.config.text import TextHardeningConfig
 from bastion.config.threat import AttackSpec, Channel
 from bastion.data import Dataset, load_dataset
 from bastion.errors import ConfigError, NotFoundError, TrainingError
@@ -42,7 +43,7 @@ from bastion.pipeline.versions import (
 from bastion.registry import Registry
 from bastion.registry.artifacts import tree_sha256
 
-__all__ = ["STAGES", "Stage", "StageContext"]
+__all__ = ["STAGES", "TEXT_STAGES", "Stage", "StageContext", "stages_for"]
 
 ARTIFACT = "artifact"
 
@@ -196,6 +197,25 @@ def _candidate(ctx: StageContext) -> dict[str, Any]:
     return ctx.outputs.get("adversarial_training") or ctx.outputs["baseline"]
 
 
+def _produced(ctx: StageContext, role: str) -> tuple[Path, str]:
+    """(artifact folder, evaluation record file) of the ``"baseline"`` or the
+    ``"candidate"``, from whichever stages made them (image stages or the text flow)."""
+    text = ctx.outputs.get(TEXT_FLOW)
+    if text is not None:
+        return Path(text[role][ARTIFACT]), str(text[role]["record"])
+    if role == "candidate":
+        return Path(ctx.outputs["calibrate"][ARTIFACT]), ctx.outputs["evaluate_candidate"]["record"]
+    return Path(ctx.outputs["baseline"][ARTIFACT]), ctx.outputs["evaluate_baseline"]["record"]
+
+
+def _separate_baseline(ctx: StageContext) -> bool:
+    """Whether the run trained a baseline distinct from the candidate (it is registered as
+    the candidate's parent)."""
+    if TEXT_FLOW in ctx.outputs:
+        return True
+    return ctx.config.model.path is None and "adversarial_training" in ctx.outputs
+
+
 # -- calibration -------------------------------------------------------------------------------
 
 
@@ -336,7 +356,7 @@ def _production(ctx: StageContext) -> tuple[str | None, dict[str, Any] | None]:
 def _gate_inputs(ctx: StageContext) -> Mapping[str, Any]:
     production, record = _production(ctx)
     return {
-        "candidate": ctx.outputs["evaluate_candidate"]["record"],
+        "candidate": _produced(ctx, "candidate")[1],
         "production": production,
         "production_record": content_hash(record) if record else None,
         "policy": ctx.config.gate,
@@ -344,11 +364,12 @@ def _gate_inputs(ctx: StageContext) -> Mapping[str, Any]:
 
 
 def _gate(ctx: StageContext, work: Path) -> dict[str, Any]:
-    record = EvaluationRecord.load(ctx.outputs["evaluate_candidate"]["record"])
+    artifact, record_file = _produced(ctx, "candidate")
+    record = EvaluationRecord.load(record_file)
     production, production_record = _production(ctx)
     if production is not None:
         serving = ctx.registry.models.get(production)
-        if serving.artifact_sha256 == tree_sha256(Path(ctx.outputs["calibrate"][ARTIFACT])):
+        if serving.artifact_sha256 == tree_sha256(artifact):
             # a re-run of the version already serving: it is not its own baseline
             production, production_record = None, None
     decision = decide(record, production_record, ctx.config.gate)
@@ -388,11 +409,12 @@ def _register(ctx: StageContext, work: Path) -> dict[str, Any]:
     fingerprint = ctx.outputs["data"]["fingerprint"]
     threat = config.threat_model.fingerprint()
     baseline_ref = None
-    if config.model.path is None and "adversarial_training" in ctx.outputs:
+    if _separate_baseline(ctx):
+        baseline_artifact, baseline_record = _produced(ctx, "baseline")
         baseline = ensure_version(
             ctx.registry,
             config.name,
-            Path(ctx.outputs["baseline"][ARTIFACT]),
+            baseline_artifact,
             config=snapshot,
             parent=None,
             dataset_fingerprint=fingerprint,
@@ -401,18 +423,19 @@ def _register(ctx: StageContext, work: Path) -> dict[str, Any]:
         ensure_evaluation(
             ctx.registry,
             baseline.ref,
-            EvaluationRecord.load(ctx.outputs["evaluate_baseline"]["record"]),
+            EvaluationRecord.load(baseline_record),
             threat,
         )
+    candidate_artifact, candidate_record = _produced(ctx, "candidate")
     candidate = ensure_version(
         ctx.registry,
         config.name,
-        Path(ctx.outputs["calibrate"][ARTIFACT]),
+        candidate_artifact,
         config=snapshot,
         parent=baseline_ref,
         dataset_fingerprint=fingerprint,
     )
-    record = EvaluationRecord.load(ctx.outputs["evaluate_candidate"]["record"])
+    record = EvaluationRecord.load(candidate_record)
     evaluation = ensure_evaluation(ctx.registry, candidate.ref, record, threat)
     gate = ctx.outputs["gate"]
     decision = gate["decision"]
@@ -499,3 +522,80 @@ STAGES: tuple[Stage, ...] = (
     Stage("register", "Register", lambda ctx: {}, _register, cacheable=False),
     Stage("report", "Report", _report_inputs, _report),
 )
+
+
+# -- the text channel --------------------------------------------------------------------------
+
+TEXT_FLOW = "text_flow"
+#: the text flow's conditions the pipeline needs: the baseline and the gated candidate
+_TEXT_ROLES = {"baseline": "baseline", "candidate": "hardened"}
+
+
+def _text_hardening(ctx: StageContext) -> TextHardeningConfig:
+    return ctx.config.text or TextHardeningConfig()
+
+
+def _text_flow_inputs(ctx: StageContext) -> Mapping[str, Any]:
+    return {
+        "data": ctx.outputs["data"]["fingerprint"],
+        "model": ctx.config.model,
+        "text": _text_hardening(ctx),
+        "threat_model": ctx.config.threat_model.fingerprint(),
+        "evaluation": ctx.config.evaluation,
+        "attack_manifest": attacks.manifest_digest(),
+        "code": _code_identity(),
+    }
+
+
+def _text_flow(ctx: StageContext, work: Path) -> dict[str, Any]:
+    from bastion.pipeline.text_flow import run_text_flow
+
+    if ctx.config.recipe is not None:
+        raise ConfigError(
+            "a text pipeline is hardened by its 'text' section, not by 'recipe' "
+            "(an image adversarial-training recipe); remove 'recipe'",
+            source=ctx.config.source,
+            path="recipe",
+        )
+    result = run_text_flow(
+        ctx.config,
+        hardening=_text_hardening(ctx),
+        out_dir=work,
+        conditions=tuple(_TEXT_ROLES.values()),
+        log=lambda message: ctx.console.print(f"  {message}"),
+    )
+    out: dict[str, Any] = {}
+    for role, condition in _TEXT_ROLES.items():
+        record = result.evaluations[condition].record.save(work / f"{condition}.evaluation.json")
+        out[role] = {
+            ARTIFACT: str(result.artifacts[condition]),
+            "record": str(record),
+            "condition": condition,
+        }
+    base = result.evaluations["baseline"].record
+    hard = result.evaluations["hardened"].record
+    return {
+        **out,
+        # top level too, so that the cache notices when these files are gone
+        ARTIFACT: out["candidate"][ARTIFACT],
+        "record": out["candidate"]["record"],
+        "flow": str(work / "text_flow.json"),
+        "flow_summary": result.summary,
+        "summary": f"worst-case robust accuracy {100 * base.worst_case_accuracy:.1f}% -> "
+        f"{100 * hard.worst_case_accuracy:.1f}% (clean {100 * base.clean_accuracy:.1f}% -> "
+        f"{100 * hard.clean_accuracy:.1f}%); strongest attack on the baseline: "
+        f"{result.summary.get('strongest_attack', '-')}",
+    }
+
+
+#: a text dataset: the text flow (train, attack, harden, evaluate) replaces the image stages
+TEXT_STAGES: tuple[Stage, ...] = (
+    STAGES[0],
+    Stage(TEXT_FLOW, "Train, attack and harden the text model", _text_flow_inputs, _text_flow),
+    *(s for s in STAGES if s.name in ("gate", "register", "report")),
+)
+
+
+def stages_for(ctx: StageContext) -> tuple[Stage, ...]:
+    """The stages of this run, by the dataset's modality."""
+    return TEXT_STAGES if ctx.data().modality == Channel.TEXT.value else STAGES

@@ -219,12 +219,18 @@ def write_version_report(
         if data_path is not None:
             data_config = data_config.model_copy(update={"path": data_path})
         dataset = load_dataset(data_config)
-    model = calibrated_model(version.artifact_path)
-    x, y = dataset.test.tensors()
-    ids = torch.as_tensor(dataset.test.ids, dtype=torch.int64)
-    spec = models.read_spec(version.artifact_path)
     record = dict(evaluation.record)
     record.setdefault("channel", Channel.IMAGE.value)
+    model: nn.Module | None = None
+    test_data: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    calibration: Any = None
+    if record["channel"] == Channel.IMAGE.value:
+        # the robustness curve and example grid are image measurements; a text report
+        # has the record's tables only
+        model = calibrated_model(version.artifact_path)
+        x, y = dataset.test.tensors()
+        test_data = (x, y, torch.as_tensor(dataset.test.ids, dtype=torch.int64))
+        calibration = models.read_spec(version.artifact_path).extra.get("calibration")
     report = build_report(
         model_name=version.name,
         version=version.version,
@@ -244,9 +250,9 @@ def write_version_report(
             if production is not None and production_eval is not None
             else None
         ),
-        calibration=spec.extra.get("calibration"),
+        calibration=calibration,
         model=model,
-        test_data=(x, y, ids),
+        test_data=test_data,
         classes=dataset.classes,
     )
     folder = out_dir or home / "reports" / f"{version.name}-{version.version}"
