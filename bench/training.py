@@ -12,8 +12,8 @@ constant learning rate), batch size, number of epochs and L∞ budget (ε = 0.3)
 * Bastion fast FGSM-RS (Wong et al. 2020), step 1.25·ε, with the overfitting guard;
 * Bastion PGD-AT with AWP (Wu et al. 2020), γ = 5e-3, switched on after the first 40 % of
   the epochs (from the first epoch it kept small_cnn at chance on MNIST at ε = 0.3);
-* Bastion PGD-AT with phased exposure (ε ramps from 0 over the first 40 % of epochs) and
-  fewer steps (``--fast-steps``): the cheap recipe;
+* the cheap recipes: Bastion PGD-AT and TRADES with phased exposure (ε ramps from 0 over
+  the first 40 % of epochs) and fewer steps (``--fast-steps``, default 3);
 * ART 1.20.1 ``AdversarialTrainerMadryPGD`` with ``clip_values=(0, 1)``, ``eps=0.3``,
   ``eps_step=2.5·ε/steps``, ``max_iter=steps``, one random start (ART's default scale is
   0-255; this sets the [0, 1] scale explicitly).
@@ -166,6 +166,9 @@ def contenders(s: Settings) -> dict[str, Callable[[nn.Module, Dataset, Settings]
         "bastion_pgd_at_awp": bastion({"method": "pgd_at", "attack": steps, "awp": awp}),
         "bastion_pgd_at_fast": bastion(
             {"method": "pgd_at", "attack": {"steps": s.fast_steps}, "exposure": ramp}
+        ),
+        "bastion_trades_fast": bastion(
+            {"method": "trades", "beta": 6.0, "attack": {"steps": s.fast_steps}, "exposure": ramp}
         ),
         "art_madry_pgd": art_madry,
     }

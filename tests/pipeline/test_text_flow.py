@@ -63,6 +63,9 @@ def test_example_file_is_valid(shared_data: Path) -> None:
     config = load_config(REPO / "examples" / "sms_spam.yaml")
     assert config.data.name == "sms_spam"
     assert len(config.threat_model.channel("text").attacks) >= 4
+    assert config.text is not None
+    assert config.text.rounds > 0
+    assert config.gate.min_robust_accuracy is not None
 
 
 def test_non_text_model_is_refused(shared_data: Path, tmp_path: Path) -> None:
@@ -104,6 +107,7 @@ def test_bastion_run_gates_and_registers_the_hardened_filter(
         assert candidate.attack_library_version is not None
         assert read_text_spec(candidate.artifact_path).extra["condition"] == "hardened"
         assert candidate.config["text"]["rounds"] == 1
+        assert "seconds" not in json.dumps(read_text_spec(candidate.artifact_path).extra)
         for version in (baseline, candidate):
             stored = registry.evaluations.latest(version.ref).record
             assert stored["channel"] == "text"

@@ -88,9 +88,7 @@ def parse_config(
     return config
 
 
-def load_config(
-    path: str | Path, *, overrides: Mapping[str, Any] | None = None
-) -> BastionConfig:
+def load_config(path: str | Path, *, overrides: Mapping[str, Any] | None = None) -> BastionConfig:
     """Load and validate ``path``. ``overrides`` maps dotted keys (``data.path``) to values.
 
     Relative ``path`` values inside the file stay relative to the working directory, as a

@@ -220,10 +220,21 @@ def _save(
     model = trained.model.model if isinstance(trained.model, SanitizedModel) else trained.model
     if not isinstance(model, TfidfLogReg | CharBagNet):
         raise ConfigError(f"cannot save a {type(model).__name__} as a text model artifact")
-    extra: dict[str, Any] = {"condition": name, "augmentation": trained.to_dict()}
+    # no timings in the artifact: the same training must give the same artifact digest, or a
+    # retrain registers a new version of an identical model
+    extra: dict[str, Any] = {"condition": name, "augmentation": _untimed(trained.to_dict())}
     if sanitized:
         extra["sanitizer"] = sanitizer.describe()
     return save_text_model(model, folder, extra=extra)
+
+
+def _untimed(value: Any) -> Any:
+    """``value`` without its ``seconds`` entries, at any depth."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list | tuple):
+        return [_untimed(v) for v in value]
+    return value
 
 
 def _summary(result: TextFlowResult) -> dict[str, Any]:
