@@ -203,6 +203,7 @@ def test_evaluation_is_deterministic_and_leaves_rng_and_mode_alone(
     digits_cnn: nn.Module, digits: Dataset, threat: Threat
 ) -> None:
     suite = threat(("pgd", {"eps": 0.05, "steps": 3}), ("gaussian_noise", {"sigma": 0.3}))
+    digits_cnn.eval()  # the fixture is shared: fix the mode this test checks is kept
     torch.manual_seed(123)
     state = torch.get_rng_state()
     first = evaluate(digits_cnn, digits, suite, SMALL)
