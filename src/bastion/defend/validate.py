@@ -51,6 +51,9 @@ def decode_inputs(
     """
     if not isinstance(payload, dict):
         raise _invalid("the body must be a JSON object with 'input' or 'inputs'", "body")
+    if "text" in payload or "texts" in payload:
+        key = "text" if "text" in payload else "texts"
+        raise _invalid("this model takes images, not text: send 'input' or 'inputs'", key)
     unknown = sorted(set(payload) - {"input", "inputs"})
     if unknown:
         raise _invalid("unknown field (expected 'input' or 'inputs')", unknown[0])

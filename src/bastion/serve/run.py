@@ -27,6 +27,7 @@ from bastion.serve.app import create_app
 from bastion.serve.logs import configure_logging
 from bastion.serve.model import CalibrationData, load_model_dir
 from bastion.serve.registry import RegistryReviewSink, load_version
+from bastion.serve.text import build_text_app
 
 __all__ = ["ENV_SPEC", "ServeSpec", "app_from_env", "build_app", "run"]
 
@@ -56,6 +57,9 @@ class ServeSpec(BaseModel):
 def build_app(spec: ServeSpec) -> FastAPI:
     """Open the registry, load the model and calibration data, and build the app."""
     registry = Registry.open(spec.registry, url=spec.registry_url)
+    text_app = build_text_app(spec, registry)
+    if text_app is not None:
+        return text_app
     if spec.model_ref is not None:
         model, _ = load_version(registry, spec.model_ref)
     else:

@@ -18,6 +18,7 @@ __all__ = [
     "PredictRequest",
     "PredictResponse",
     "Prediction",
+    "TextPredictRequest",
 ]
 
 Sample = list[Any] | str
@@ -29,6 +30,13 @@ class PredictRequest(BaseModel):
 
     input: Sample | None = Field(default=None, description="one sample")
     inputs: list[Sample] | None = Field(default=None, description="a batch of samples")
+
+
+class TextPredictRequest(BaseModel):
+    """For a text model: exactly one of ``text`` and ``texts`` (strings, length-limited)."""
+
+    text: str | None = Field(default=None, description="one text")
+    texts: list[str] | None = Field(default=None, description="a batch of texts")
 
 
 class Prediction(BaseModel):
