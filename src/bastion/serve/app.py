@@ -77,6 +77,37 @@ _GRADIENTS: dict[str, Gradient] = {
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+async def admit(request: Request, layers: list[Any], metrics: Metrics) -> Any:
+    """Run the request-stage layers (keys, body size, rate limit) in order, timing each,
+    and return the decoded JSON body. Shared by the image and the text service."""
+    state = request.scope.setdefault("state", {})
+    key_id: str | None = None
+    body: bytes | None = None
+    for layer in layers:
+        started = time.perf_counter()
+        if isinstance(layer, ApiKeyCheck):
+            key_id = layer.check(request.headers)
+            state["key_id"] = key_id
+        elif isinstance(layer, BodySizeLimit):
+            layer.check_declared(request.headers)
+            body = await layer.read(request.stream())
+        else:
+            client = request.client.host if request.client else "unknown"
+            layer.check(f"key:{key_id}" if key_id else f"ip:{client}")
+        metrics.layer_seconds.labels(layer.name).observe(time.perf_counter() - started)
+    if body is None:
+        body = await request.body()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RejectionError(
+            f"the body is not valid JSON ({exc})",
+            status=400,
+            code="invalid_json",
+            layer="decode",
+        ) from None
+
+
 class _Service:
     """Everything one app instance holds: the model, its layers, metrics, queue."""
 
@@ -130,31 +161,7 @@ class _Service:
     async def predict(self, request: Request) -> JSONResponse:
         state = request.scope.setdefault("state", {})
         request_id: str = state["request_id"]
-        key_id: str | None = None
-        body: bytes | None = None
-        for layer in self.request_layers:
-            started = time.perf_counter()
-            if isinstance(layer, ApiKeyCheck):
-                key_id = layer.check(request.headers)
-                state["key_id"] = key_id
-            elif isinstance(layer, BodySizeLimit):
-                layer.check_declared(request.headers)
-                body = await layer.read(request.stream())
-            else:
-                client = request.client.host if request.client else "unknown"
-                layer.check(f"key:{key_id}" if key_id else f"ip:{client}")
-            self.metrics.layer_seconds.labels(layer.name).observe(time.perf_counter() - started)
-        if body is None:
-            body = await request.body()
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RejectionError(
-                f"the body is not valid JSON ({exc})",
-                status=400,
-                code="invalid_json",
-                layer="decode",
-            ) from None
+        payload = await admit(request, self.request_layers, self.metrics)
         raw, prefix = decode_inputs(
             payload,
             input_shape=self.model.input_shape,

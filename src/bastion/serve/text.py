@@ -13,7 +13,6 @@ so are the envelope (request id, catch-all 500, metrics, access log) and the rev
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -36,7 +35,7 @@ from bastion.errors import BastionError, ModelError, RejectionError, ServeError
 from bastion.models.text import CharBagNet, TfidfLogReg, load_text_model, read_text_spec
 from bastion.registry import Registry
 from bastion.registry.keys import ApiKeyStore
-from bastion.serve.app import _EnvelopeMiddleware, _rejected
+from bastion.serve.app import _EnvelopeMiddleware, _rejected, admit
 from bastion.serve.errors import error_response, install_handlers
 from bastion.serve.metrics import Metrics
 from bastion.serve.registry import RegistryReviewSink
@@ -210,31 +209,7 @@ class _TextService:
     async def predict(self, request: Request) -> JSONResponse:
         state = request.scope.setdefault("state", {})
         request_id: str = state["request_id"]
-        key_id: str | None = None
-        body: bytes | None = None
-        for layer in self.request_layers:
-            started = time.perf_counter()
-            if isinstance(layer, ApiKeyCheck):
-                key_id = layer.check(request.headers)
-                state["key_id"] = key_id
-            elif isinstance(layer, BodySizeLimit):
-                layer.check_declared(request.headers)
-                body = await layer.read(request.stream())
-            else:
-                client = request.client.host if request.client else "unknown"
-                layer.check(f"key:{key_id}" if key_id else f"ip:{client}")
-            self.metrics.layer_seconds.labels(layer.name).observe(time.perf_counter() - started)
-        if body is None:
-            body = await request.body()
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RejectionError(
-                f"the body is not valid JSON ({exc})",
-                status=400,
-                code="invalid_json",
-                layer="decode",
-            ) from None
+        payload = await admit(request, self.request_layers, self.metrics)
         texts, _ = decode_texts(payload, max_batch=self.config.max_batch, max_chars=self.max_chars)
         cleaned = texts
         if self.sanitizer is not None:
