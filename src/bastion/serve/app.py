@@ -376,15 +376,27 @@ def create_app(
     async def predict(request: Request) -> JSONResponse:
         return await service.predict(request)
 
-    @app.get("/v1/model", response_model=ModelInfo, summary="The served model version")
+    add_common_routes(app, service, review, model.version, info_model=ModelInfo)
+
+    app.add_middleware(_EnvelopeMiddleware, service=service)
+    return app
+
+
+def add_common_routes(
+    app: FastAPI, service: Any, review: Any, version: str, *, info_model: Any = None
+) -> None:
+    """The routes every served model has: model info, liveness, readiness and metrics."""
+
+    @app.get("/v1/model", response_model=info_model, summary="The served model version")
     async def model_info() -> dict[str, Any]:
-        return service.info()
+        info: dict[str, Any] = service.info()
+        return info
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: model loaded, detectors fitted, queue reachable")
+    @app.get("/readyz", summary="Readiness: model loaded, queue reachable")
     async def readyz(request: Request) -> JSONResponse:
         ping = getattr(review, "ping", None)
         if callable(ping):
@@ -392,14 +404,11 @@ def create_app(
                 await anyio.to_thread.run_sync(ping)
             except Exception as exc:  # any failure of the store means "not ready"
                 return error_response(request, 503, "not_ready", f"review queue: {exc}")
-        return JSONResponse({"status": "ready", "model": model.version})
+        return JSONResponse({"status": "ready", "model": version})
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    app.add_middleware(_EnvelopeMiddleware, service=service)
-    return app
 
 
 class _EnvelopeMiddleware(_Envelope):

@@ -23,8 +23,7 @@ from typing import Any, cast
 import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from fastapi.responses import JSONResponse
 
 from bastion.config.serve import ServeConfig
 from bastion.defend.auth import ApiKeyCheck, KeyVerifier
@@ -35,8 +34,8 @@ from bastion.errors import BastionError, ModelError, RejectionError, ServeError
 from bastion.models.text import CharBagNet, TfidfLogReg, load_text_model, read_text_spec
 from bastion.registry import Registry
 from bastion.registry.keys import ApiKeyStore
-from bastion.serve.app import _EnvelopeMiddleware, _rejected, admit
-from bastion.serve.errors import error_response, install_handlers
+from bastion.serve.app import _EnvelopeMiddleware, _rejected, add_common_routes, admit
+from bastion.serve.errors import install_handlers
 from bastion.serve.metrics import Metrics
 from bastion.serve.registry import RegistryReviewSink
 from bastion.serve.review import GroupCommit, ReviewEntry, ReviewSink
@@ -364,27 +363,7 @@ def create_text_app(
     async def predict(request: Request) -> JSONResponse:
         return await service.predict(request)
 
-    @app.get("/v1/model", summary="The served model version")
-    async def model_info() -> dict[str, Any]:
-        return service.info()
-
-    @app.get("/healthz", summary="Liveness")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness: model loaded, queue reachable")
-    async def readyz(request: Request) -> JSONResponse:
-        ping = getattr(review, "ping", None)
-        if callable(ping):
-            try:
-                await anyio.to_thread.run_sync(ping)
-            except Exception as exc:  # any failure of the store means "not ready"
-                return error_response(request, 503, "not_ready", f"review queue: {exc}")
-        return JSONResponse({"status": "ready", "model": model.version})
-
-    @app.get("/metrics", summary="Prometheus metrics")
-    async def metrics() -> Response:
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    add_common_routes(app, service, review, model.version)
 
     app.add_middleware(_EnvelopeMiddleware, service=cast(Any, service))
     return app
